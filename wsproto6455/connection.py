@@ -1,0 +1,132 @@
+"""The post-handshake WebSocket connection, usable on its own.
+
+Servers that did the HTTP upgrade themselves, and WebSocket over HTTP/2
+(RFC 8441), create a :class:`Connection` directly; :class:`WSConnection`
+creates one when its opening handshake completes.
+
+What the sans-IO layer cannot do is the embedder's job: answer pings (send
+``Ping.response()``), answer a close (send ``CloseConnection.response()``),
+close the TCP connection once the closing handshake is done (the server
+first, RFC 6455 §7.1.1), and time out a peer that never closes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterator, Optional, Sequence
+
+from .errors import LocalProtocolError, ProtocolFault
+from .events import CloseConnection, Event, Message, Ping, Pong
+from .extensions.base import Extension
+from .frames import CloseReason, Opcode, close_payload
+from .reader import Reader
+from .state import ConnectionState, ConnectionType, Trigger, advance
+from .writer import Writer
+
+#: Default bound on a received message (after decompression), in bytes.
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+_OPEN = ConnectionState.OPEN
+_CLOSED = ConnectionState.CLOSED
+
+
+class Connection:
+    """A WebSocket connection after the opening handshake.
+
+    :param connection_type: our role.
+    :param extensions: the negotiated, enabled extensions.
+    :param trailing_data: bytes received after the handshake, not yet processed.
+    :param max_message_size: bound on a received message in bytes, after
+        decompression (None: unbounded). Over it the peer gets 1009.
+    :param max_frame_size: bound on a received frame's payload (None: only the
+        message bound applies).
+    :param fragment_size: cut outgoing messages into frames of at most this
+        many payload bytes (None: one frame per ``send``).
+    :param whole_messages: deliver each message as one event instead of
+        piece by piece as its bytes arrive (wsproto's behaviour, the default).
+    """
+
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        extensions: Optional[Sequence[Extension]] = None,
+        trailing_data: bytes = b"",
+        *,
+        max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: Optional[int] = None,
+        fragment_size: Optional[int] = None,
+        whole_messages: bool = False,
+        **handshake_options: Any,
+    ) -> None:
+        unknown = set(handshake_options) - {"max_header_size"}
+        if unknown:
+            raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
+        self.role = connection_type
+        self.client = connection_type is ConnectionType.CLIENT
+        self.extensions = list(extensions or [])
+        self._state = _OPEN
+        self._pending: deque[Event] = deque()
+        self._eof = False
+        self._reader = Reader(self.client, self.extensions, max_message_size,
+                              max_frame_size, whole_messages)
+        self._writer = Writer(self.client, self.extensions, fragment_size)
+        if trailing_data:
+            self._reader.feed(trailing_data)
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    def send(self, event: Event, *, compress: Optional[bool] = None) -> bytes:
+        """The bytes for ``event``; LocalProtocolError if the state forbids it.
+
+        ``compress`` overrides the compression extension's choice for one
+        message (False: send it uncompressed).
+        """
+        if isinstance(event, Message):
+            if self._state is not _OPEN:
+                raise LocalProtocolError(f"cannot send a message in state {self._state.name}")
+            return self._writer.data(event.data, event.message_finished, compress)
+        if isinstance(event, Ping) or isinstance(event, Pong):
+            if self._state is not _OPEN:
+                raise LocalProtocolError(f"cannot send {type(event).__name__} in state {self._state.name}")
+            opcode = Opcode.PING if isinstance(event, Ping) else Opcode.PONG
+            return self._writer.control(opcode, event.payload)
+        if isinstance(event, CloseConnection):
+            payload = close_payload(event.code, event.reason)
+            self._state = advance(self.role, self._state, Trigger.SEND_CLOSE)
+            return self._writer.control(Opcode.CLOSE, payload)
+        raise LocalProtocolError(f"cannot send {type(event).__name__} in state {self._state.name}")
+
+    def receive_data(self, data: Optional[bytes]) -> None:
+        """Feed bytes from the peer; None when the stream has ended."""
+        if data is None:
+            if self._state is not _CLOSED:
+                self._eof = True
+            self._state = advance(self.role, self._state, Trigger.RECV_EOF)
+        elif self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
+            self._reader.feed(data)
+        elif self._state is _CLOSED:
+            raise LocalProtocolError("connection already closed")
+        # REMOTE_CLOSING: the peer's close came; nothing after it is interpreted.
+
+    def events(self) -> Iterator[Event]:
+        """The events for the bytes received so far."""
+        while self._pending:
+            yield self._pending.popleft()
+        try:
+            for event in self._reader.events():
+                if type(event) is CloseConnection and self._state is not _CLOSED:
+                    self._state = advance(self.role, self._state, Trigger.RECV_CLOSE)
+                    self._eof = False
+                yield event
+        except ProtocolFault as fault:
+            if self._state is not _CLOSED:
+                self._state = advance(self.role, self._state, Trigger.RECV_FAULT)
+            self._eof = False
+            yield CloseConnection(fault.code, fault.reason)
+        if self._eof:
+            # RFC 6455 §7.1.5: no close frame was received; the code is 1006.
+            self._eof = False
+            self._reader.finish()
+            yield CloseConnection(CloseReason.ABNORMAL_CLOSURE)

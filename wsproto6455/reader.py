@@ -1,0 +1,294 @@
+"""The incoming half of a connection: frames, messages, UTF-8 and limits.
+
+One buffer and an offset into it; the only bytes copied are payloads (once,
+when they are unmasked or sliced out) and the few header bytes of a frame
+split between two reads. Payloads are consumed as they arrive, so a large
+frame is never held in the buffer: it is delivered (or, with
+``whole_messages``, collected up to ``max_message_size``) piece by piece.
+Every limit is checked from the frame header, before the payload is read.
+
+Faults are raised as :class:`~wsproto6455.errors.ProtocolFault`; after a
+fault or a close frame the reader interprets nothing more.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Iterator, Optional, Sequence, Union
+
+from .backend import apply_mask
+from .errors import ProtocolFault
+from .events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
+from .extensions.base import Extension
+from .frames import MAX_CONTROL_PAYLOAD, CloseReason, parse_close_payload
+
+PROTOCOL_ERROR = CloseReason.PROTOCOL_ERROR
+INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
+TOO_BIG = CloseReason.MESSAGE_TOO_BIG
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+_TEXT = 0x1
+_BINARY = 0x2
+_CLOSE = 0x8
+_PING = 0x9
+_PONG = 0xA
+_KNOWN_CONTROL = (_CLOSE, _PING, _PONG)
+
+
+def _rotate(key: bytes, consumed: int) -> bytes:
+    """The masking key for a payload piece that starts ``consumed`` bytes in."""
+    shift = consumed & 3
+    return key[shift:] + key[:shift] if shift else key
+
+
+class Reader:
+    """Parses the byte stream of an open connection into events."""
+
+    def __init__(
+        self,
+        client: bool,
+        extensions: Sequence[Extension],
+        max_message_size: Optional[int],
+        max_frame_size: Optional[int],
+        whole_messages: bool,
+    ) -> None:
+        # RFC 6455 §5.1: a server MUST close on an unmasked frame; a client
+        # MUST close on a masked one.
+        self._mask_bit = 0 if client else 0x80
+        self._extensions = [ext for ext in extensions if ext.rsv_bits]
+        self._rsv_allowed = 0
+        for ext in self._extensions:
+            self._rsv_allowed |= ext.rsv_bits
+        self._max_message = max_message_size
+        self._max_frame = max_frame_size
+        self._whole = whole_messages
+        self._buffer = b""
+        self._pos = 0
+        self._incoming: list[bytes] = []
+        self._finished = False
+        # The data message under way (opcode 0: none).
+        self._opcode = 0
+        self._size = 0
+        self._decoders: list[Extension] = []
+        self._utf8 = _Utf8Decoder()
+        self._parts: list[Union[str, bytes]] = []
+        # The data frame whose payload is still arriving.
+        self._frame_left = 0
+        self._frame_fin = False
+        self._frame_key: Optional[bytes] = None
+
+    def feed(self, data: bytes) -> None:
+        if not self._finished and data:
+            # Joined once per events() call, so feeding many pieces stays linear.
+            self._incoming.append(data)
+
+    def _take_incoming(self) -> None:
+        incoming = self._incoming
+        if len(incoming) == 1 and self._pos >= len(self._buffer):
+            self._buffer = bytes(incoming[0])
+        else:
+            self._buffer = self._buffer[self._pos:] + b"".join(incoming)
+        self._pos = 0
+        incoming.clear()
+
+    def finish(self) -> None:
+        """Interpret nothing more (a close was received, or the peer failed)."""
+        self._finished = True
+        self._buffer = b""
+        self._pos = 0
+        self._incoming.clear()
+        self._parts = []
+
+    def events(self) -> Iterator[Event]:
+        """Events for the bytes fed so far; ProtocolFault on a violation."""
+        try:
+            if self._incoming:
+                self._take_incoming()
+            while not self._finished:
+                before = self._pos
+                if self._frame_left:
+                    event = self._continue_frame()
+                else:
+                    event = self._next_frame()
+                if event is not None:
+                    yield event
+                elif self._pos == before:
+                    return  # nothing consumed: the next bytes are needed
+        except ProtocolFault:
+            self.finish()
+            raise
+
+    # The hot path: one frame header, and its payload when it is all here.
+    def _next_frame(self) -> Optional[Event]:
+        buf = self._buffer
+        pos = self._pos
+        available = len(buf) - pos
+        if available < 2:
+            return None
+        first = buf[pos]
+        second = buf[pos + 1]
+        length = second & 0x7F
+        header = 2
+        if length == 126:
+            if available < 4:
+                return None
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            header = 4
+        elif length == 127:
+            if available < 10:
+                return None
+            length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            header = 10
+            if length >> 63:
+                # RFC 6455 §5.2: "the most significant bit MUST be 0".
+                raise ProtocolFault(PROTOCOL_ERROR, "payload length with the top bit set")
+        masked = second & 0x80
+        if masked != self._mask_bit:
+            raise ProtocolFault(
+                PROTOCOL_ERROR, "masked frame from a server" if masked else "unmasked frame from a client"
+            )
+        if masked:
+            header += 4
+            if available < header:
+                return None
+            key: Optional[bytes] = buf[pos + header - 4:pos + header]
+        else:
+            key = None
+        opcode = first & 0x0F
+        fin = first & 0x80
+        rsv = first & 0x70
+
+        if opcode & 0x08:
+            return self._control_frame(opcode, fin, rsv, length, header, key)
+
+        max_frame = self._max_frame
+        if max_frame is not None and length > max_frame:
+            raise ProtocolFault(TOO_BIG, f"frame of {length} bytes over the {max_frame}-byte limit")
+        if opcode:
+            if opcode > _BINARY:
+                raise ProtocolFault(PROTOCOL_ERROR, f"reserved opcode {opcode:#x}")
+            if self._opcode:
+                raise ProtocolFault(PROTOCOL_ERROR, "new data message before the previous one ended")
+            if rsv:
+                self._begin_extensions(rsv)
+            self._opcode = opcode
+        else:
+            if not self._opcode:
+                raise ProtocolFault(PROTOCOL_ERROR, "continuation frame outside a message")
+            if rsv:
+                raise ProtocolFault(PROTOCOL_ERROR, "reserved bits set on a continuation frame")
+        if not self._decoders:
+            limit = self._max_message
+            if limit is not None and self._size + length > limit:
+                raise ProtocolFault(TOO_BIG, f"message over the {limit}-byte limit")
+
+        pos += header
+        if length <= len(buf) - pos:
+            # The whole payload is here: the common case.
+            end = pos + length
+            self._pos = end
+            payload = buf[pos:end]
+            if key is not None and length:
+                payload = apply_mask(payload, key)
+            if fin and opcode and not self._decoders and not self._whole:
+                # An unfragmented, untransformed message: no state to keep.
+                self._opcode = 0
+                if opcode == _TEXT:
+                    try:
+                        return TextMessage(payload.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
+                return BytesMessage(payload)
+            self._frame_fin = bool(fin)
+            return self._data(payload, True)
+        # Only part of the payload is here: take it, remember the rest.
+        self._pos = pos
+        self._frame_left = length
+        self._frame_fin = bool(fin)
+        self._frame_key = key
+        return self._continue_frame()
+
+    def _continue_frame(self) -> Optional[Event]:
+        buf = self._buffer
+        pos = self._pos
+        take = min(self._frame_left, len(buf) - pos)
+        if take == 0:
+            return None
+        payload = buf[pos:pos + take]
+        self._pos = pos + take
+        self._frame_left -= take
+        key = self._frame_key
+        if key is not None:
+            payload = apply_mask(payload, key)
+            self._frame_key = _rotate(key, take)
+        return self._data(payload, not self._frame_left)
+
+    def _begin_extensions(self, rsv: int) -> None:
+        """RFC 6455 §5.2: RSV bits MUST be 0 unless an extension defines them."""
+        if rsv & ~self._rsv_allowed:
+            raise ProtocolFault(PROTOCOL_ERROR, "reserved bits set without an extension for them")
+        self._decoders = [ext for ext in self._extensions
+                          if rsv & ext.rsv_bits and ext.begin_inbound(rsv & ext.rsv_bits)]
+
+    def _data(self, payload: bytes, frame_finished: bool) -> Optional[Event]:
+        """A piece of a data message's payload, in order."""
+        message_finished = frame_finished and self._frame_fin
+        if self._decoders:
+            # Extensions apply in the reverse order of negotiation (RFC 6455 §9).
+            for ext in reversed(self._decoders):
+                budget = None if self._max_message is None else self._max_message - self._size
+                payload = ext.decode(payload, message_finished, budget)
+        self._size += len(payload)
+        if self._max_message is not None and self._size > self._max_message:
+            raise ProtocolFault(TOO_BIG, f"message over the {self._max_message}-byte limit")
+        is_text = self._opcode == _TEXT
+        data: Union[str, bytes]
+        if is_text:
+            try:
+                data = self._utf8.decode(payload, message_finished)
+            except UnicodeDecodeError:
+                raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
+        else:
+            data = payload
+        if message_finished:
+            self._opcode = 0
+            self._size = 0
+            self._decoders = []
+            self._utf8.reset()
+        if self._whole:
+            self._parts.append(data)
+            if not message_finished:
+                return None
+            parts, self._parts = self._parts, []
+            if is_text:
+                return TextMessage("".join(parts))  # type: ignore[arg-type]
+            return BytesMessage(b"".join(parts))  # type: ignore[arg-type]
+        if is_text:
+            return TextMessage(data, frame_finished, message_finished)  # type: ignore[arg-type]
+        return BytesMessage(data, frame_finished, message_finished)  # type: ignore[arg-type]
+
+    def _control_frame(self, opcode: int, fin: int, rsv: int, length: int, header: int,
+                       key: Optional[bytes]) -> Optional[Event]:
+        """RFC 6455 §5.5: control frames, which may come between fragments."""
+        if opcode not in _KNOWN_CONTROL:
+            raise ProtocolFault(PROTOCOL_ERROR, f"reserved opcode {opcode:#x}")
+        if not fin:
+            raise ProtocolFault(PROTOCOL_ERROR, "fragmented control frame")
+        if length > MAX_CONTROL_PAYLOAD:
+            raise ProtocolFault(PROTOCOL_ERROR, "control frame payload over 125 bytes")
+        if rsv:
+            raise ProtocolFault(PROTOCOL_ERROR, "reserved bits set on a control frame")
+        start = self._pos + header
+        if len(self._buffer) - start < length:
+            return None  # wait for the whole (small) frame
+        payload = self._buffer[start:start + length]
+        self._pos = start + length
+        if key is not None and length:
+            payload = apply_mask(payload, key)
+        if opcode == _PING:
+            return Ping(payload)
+        if opcode == _PONG:
+            return Pong(payload)
+        code, reason = parse_close_payload(payload)
+        self.finish()
+        return CloseConnection(code, reason)

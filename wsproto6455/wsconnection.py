@@ -1,0 +1,63 @@
+"""The public connection object: the opening handshake, then a :class:`Connection`."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Union
+
+from .connection import Connection
+from .events import Event
+from .handshake import Handshake
+from .state import ConnectionState, ConnectionType
+from .typing import Headers
+
+
+class WSConnection:
+    """The local end of a WebSocket connection, from the opening handshake on.
+
+    Options (keyword only, all optional): ``max_message_size`` (default
+    1 MiB, None for unbounded), ``max_frame_size``, ``max_header_size``
+    (default 16 KiB), ``fragment_size``, ``whole_messages``: see
+    :class:`~wsproto6455.connection.Connection`.
+    """
+
+    def __init__(self, connection_type: ConnectionType, **options: Any) -> None:
+        self.client = connection_type is ConnectionType.CLIENT
+        # Refuse unknown options now, not at the end of the handshake.
+        Connection(connection_type, **options)
+        self.handshake = Handshake(connection_type, **options)
+        self.connection: Optional[Connection] = None
+
+    @property
+    def state(self) -> ConnectionState:
+        if self.connection is None:
+            return self.handshake.state
+        return self.connection.state
+
+    def initiate_upgrade_connection(self, headers: Headers, path: Union[bytes, str]) -> None:
+        """Server: take a request that another HTTP layer parsed; a Request event follows."""
+        self.handshake.initiate_upgrade_connection(headers, path)
+
+    def send(self, event: Event, *, compress: Optional[bool] = None) -> bytes:
+        """The bytes to send for ``event``."""
+        if self.connection is not None:
+            return self.connection.send(event, compress=compress)
+        data = self.handshake.send(event)
+        self.connection = self.handshake.connection
+        return data
+
+    def receive_data(self, data: Optional[bytes]) -> None:
+        """Feed bytes received from the peer; None when the stream has ended."""
+        if self.connection is not None:
+            self.connection.receive_data(data)
+            return
+        self.handshake.receive_data(data)
+        self.connection = self.handshake.connection
+
+    def events(self) -> Iterator[Event]:
+        """The events that the received bytes make, in order."""
+        yield from self.handshake.events()
+        if self.connection is not None:
+            yield from self.connection.events()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} client={self.client} state={self.state.name}>"

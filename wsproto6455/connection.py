@@ -26,8 +26,19 @@ from .writer import Writer
 #: Default bound on a received message (after decompression), in bytes.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
+#: The keyword options of a connection (the last one is used by the handshake).
+OPTIONS = frozenset({"max_message_size", "max_frame_size", "fragment_size",
+                     "whole_messages", "max_header_size"})
+
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Refuse option names that no connection understands."""
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
 
 
 class Connection:
@@ -58,9 +69,7 @@ class Connection:
         whole_messages: bool = False,
         **handshake_options: Any,
     ) -> None:
-        unknown = set(handshake_options) - {"max_header_size"}
-        if unknown:
-            raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
+        check_options(handshake_options)
         self.role = connection_type
         self.client = connection_type is ConnectionType.CLIENT
         self.extensions = list(extensions or [])

@@ -125,7 +125,7 @@ def _skip_ows(text: str, pos: int) -> int:
 
 def _quoted_string(text: str, pos: int) -> tuple[str, int]:
     """RFC 7230 §3.2.6 quoted-string starting at ``pos`` (on the quote)."""
-    out = []
+    out: list[str] = []
     pos += 1
     while pos < len(text):
         char = text[pos]

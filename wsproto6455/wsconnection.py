@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Union
 
-from .connection import Connection
+from .connection import Connection, check_options
 from .events import Event
 from .handshake import Handshake
 from .state import ConnectionState, ConnectionType
@@ -23,7 +23,7 @@ class WSConnection:
     def __init__(self, connection_type: ConnectionType, **options: Any) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         # Refuse unknown options now, not at the end of the handshake.
-        Connection(connection_type, **options)
+        check_options(options)
         self.handshake = Handshake(connection_type, **options)
         self.connection: Optional[Connection] = None
 

@@ -1,0 +1,32 @@
+# One command each: `make test` (unit, property and interop tests, both
+# backends, mypy) and `make conformance` (the Autobahn suite, both sides).
+# Each creates its virtual environment and installs what it needs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Conformance options passed to autobahn/run.py (e.g. ARGS="--quick").
+ARGS ?=
+
+.PHONY: test conformance bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,conformance]'
+
+test: install
+	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	WSPROTO6455_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m mypy --strict wsproto6455
+
+conformance: install
+	$(BIN)/python autobahn/run.py $(ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info wsproto6455/*.so

@@ -56,7 +56,15 @@ def accept_token(key: bytes) -> bytes:
 def _has_token(headers: Headers, name: bytes, token: str) -> bool:
     """Does the comma-separated header ``name`` list ``token`` (case-insensitive)?"""
     values = http.header_values(headers, name)
-    return token in (t.lower() for t in http.parse_token_list(values))
+    listed = http.parse_token_list(values, allow_slash=name == b"upgrade")
+    return token in (t.lower() for t in listed)
+
+
+#: Headers that the events carry in their own fields, left out of extra_headers
+#: as wsproto does.
+_REQUEST_FIELDS = frozenset({b"host", b"sec-websocket-extensions", b"sec-websocket-protocol"})
+_RESPONSE_FIELDS = frozenset({b"connection", b"upgrade", b"sec-websocket-accept",
+                              b"sec-websocket-extensions", b"sec-websocket-protocol"})
 
 
 def _reject(message: str, status: int = 400, headers: Optional[Headers] = None) -> RemoteProtocolError:
@@ -100,6 +108,8 @@ class Handshake:
             return
         if self._state is ConnectionState.CLOSED:
             raise LocalProtocolError("connection already closed")
+        if self.client and self._request is None:
+            raise LocalProtocolError("a client receives nothing before it sends its Request")
         if self._body is not None:
             self._receive_body(data)
         elif self._head is None:
@@ -112,6 +122,8 @@ class Handshake:
         try:
             parsed = self._head.feed(data)
         except http.HTTPError as exc:
+            if self.client:
+                raise RemoteProtocolError(str(exc)) from None
             raise _reject(str(exc), exc.status) from None
         if parsed is None:
             return
@@ -213,7 +225,7 @@ class Handshake:
             host=hosts[0].decode("latin-1"),
             target=target.decode("latin-1"),
             extensions=extensions,
-            extra_headers=headers,
+            extra_headers=[(n, v) for n, v in headers if n not in _REQUEST_FIELDS],
             subprotocols=subprotocols,
         )
         return self._request
@@ -243,6 +255,8 @@ class Handshake:
         return http.write_head(b"HTTP/1.1 101 Switching Protocols", headers)
 
     def _reject_request(self, event: RejectConnection) -> bytes:
+        if not 200 <= event.status_code <= 599:
+            raise LocalProtocolError(f"a rejection needs a final status (200-599), not {event.status_code}")
         headers = list(_checked(event.headers))
         names = {name.lower() for name, _ in headers}
         if not event.has_body:
@@ -269,19 +283,28 @@ class Handshake:
     # -- client -----------------------------------------------------------
 
     def _initiate(self, request: Request) -> bytes:
-        self._advance(Trigger.SEND_REQUEST)
-        self._request = request
-        self._key = generate_nonce()
+        if self._request is not None:
+            raise LocalProtocolError("a client sends one Request")
+        try:
+            for subprotocol in request.subprotocols:
+                http.check_token(subprotocol)
+            target = request.target.encode("ascii")
+            http.check_target(target)
+            host = _encode_host(request.host)
+        except (ValueError, UnicodeError) as exc:
+            raise LocalProtocolError(f"invalid Request: {exc}") from None
+        key = generate_nonce()
         headers: list[tuple[bytes, bytes]] = [
-            (b"Host", request.host.encode("idna")),
+            (b"Host", host),
             (b"Upgrade", b"websocket"),
             (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Key", self._key),
+            (b"Sec-WebSocket-Key", key),
             (b"Sec-WebSocket-Version", WEBSOCKET_VERSION),
         ]
         if request.subprotocols:
             headers.append((b"Sec-WebSocket-Protocol", ", ".join(request.subprotocols).encode("ascii")))
         offers = []
+        offered = []
         for ext in request.extensions:
             if not isinstance(ext, Extension):
                 raise LocalProtocolError("a client's Request.extensions must be Extension objects")
@@ -292,11 +315,12 @@ class Handshake:
                 offers.append(f"{ext.name}; {offer}")
             else:
                 continue
-            self._offered.append(ext)
+            offered.append(ext)
         if offers:
             headers.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode("ascii")))
         headers.extend(_checked(request.extra_headers))
-        target = request.target.encode("ascii")
+        self._advance(Trigger.SEND_REQUEST)
+        self._request, self._key, self._offered = request, key, offered
         return http.write_head(b"GET " + target + b" HTTP/1.1", headers)
 
     def _receive_response(self, head: bytes, rest: bytes) -> None:
@@ -355,7 +379,7 @@ class Handshake:
         return AcceptConnection(
             subprotocol=protocols[0] if protocols else None,
             extensions=extensions,
-            extra_headers=headers,
+            extra_headers=[(n, v) for n, v in headers if n not in _RESPONSE_FIELDS],
         )
 
     # -- output -----------------------------------------------------------
@@ -370,6 +394,18 @@ class Handshake:
         if isinstance(event, RejectData):
             return self._reject_data(event)
         raise LocalProtocolError(f"cannot send {type(event).__name__} in state {self._state.name}")
+
+
+def _encode_host(host: str) -> bytes:
+    """The Host header for ``host`` (with its port, if any); IDNA for non-ASCII names."""
+    try:
+        encoded = host.encode("ascii")
+    except UnicodeEncodeError:
+        encoded = host.encode("idna")
+    http.check_header(b"host", encoded)
+    if not encoded or b" " in encoded:
+        raise ValueError(f"invalid host {host!r}")
+    return encoded
 
 
 def _is_valid_key(key: bytes) -> bool:

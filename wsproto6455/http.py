@@ -22,7 +22,10 @@ _TOKEN_RE = re.compile(_TOKEN)
 _TOKEN_STR_RE = re.compile(_TOKEN.decode())
 #: field-value: visible characters, SP and HTAB, and obs-text.
 _FIELD_VALUE_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_REQUEST_LINE_RE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
+#: The request target: visible ASCII only (RFC 7230 §5.3, RFC 3986).
+_TARGET = rb"[\x21-\x7e]+"
+_TARGET_RE = re.compile(_TARGET)
+_REQUEST_LINE_RE = re.compile(rb"(" + _TOKEN + rb") (" + _TARGET + rb") HTTP/([0-9])\.([0-9])")
 _STATUS_LINE_RE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?")
 
@@ -95,6 +98,18 @@ def parse_status_line(line: bytes) -> tuple[tuple[int, int], int]:
     return (int(match[1]), int(match[2])), int(match[3])
 
 
+def check_target(target: bytes) -> None:
+    """Refuse a request target we are asked to send that would break the request line."""
+    if not _TARGET_RE.fullmatch(target):
+        raise ValueError(f"invalid request target {target!r}")
+
+
+def check_token(text: str) -> None:
+    """Refuse a value that must be an RFC 7230 token (e.g. a subprotocol)."""
+    if not _TOKEN_STR_RE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a token")
+
+
 def check_header(name: bytes, value: bytes) -> None:
     """Refuse a header we are asked to send that would break the message."""
     if not _TOKEN_RE.fullmatch(name) or not _FIELD_VALUE_RE.fullmatch(value):
@@ -150,8 +165,12 @@ def _token(text: str, pos: int) -> tuple[str, int]:
     return match[0], match.end()
 
 
-def parse_token_list(values: list[bytes]) -> list[str]:
-    """RFC 7230 §7 ``1#token`` over several header values (empty elements skipped)."""
+def parse_token_list(values: list[bytes], allow_slash: bool = False) -> list[str]:
+    """RFC 7230 §7 ``1#token`` over several header values (empty elements skipped).
+
+    ``allow_slash`` reads ``1#protocol`` instead, protocol = token ["/" token],
+    the grammar of ``Upgrade`` (RFC 7230 §6.7).
+    """
     tokens = []
     for value in values:
         text = value.decode("latin-1")
@@ -160,6 +179,9 @@ def parse_token_list(values: list[bytes]) -> list[str]:
             pos = _skip_ows(text, pos)
             if pos < len(text) and text[pos] != ",":
                 token, pos = _token(text, pos)
+                if allow_slash and text.startswith("/", pos):
+                    version, pos = _token(text, pos + 1)
+                    token = f"{token}/{version}"
                 tokens.append(token)
                 pos = _skip_ows(text, pos)
             if pos == len(text):
@@ -239,9 +261,10 @@ class BodyReader:
     _MAX_LINE = 1024
 
     def __init__(self, headers: Headers) -> None:
-        encodings = [v.strip().lower() for v in header_values(headers, b"transfer-encoding")]
+        # RFC 7230 §3.3.3: chunked when it is the last transfer coding.
+        encodings = parse_token_list(header_values(headers, b"transfer-encoding"))
         lengths = header_values(headers, b"content-length")
-        self._chunked = bool(encodings) and encodings[-1] == b"chunked"
+        self._chunked = bool(encodings) and encodings[-1].lower() == "chunked"
         self._remaining: Optional[int] = None
         if not self._chunked and lengths:
             if len(set(lengths)) != 1 or not lengths[0].isdigit():

@@ -1,27 +1,41 @@
 """The active masking and UTF-8 kernels: compiled if available, else pure Python.
 
-``WSPROTO6455_NO_SPEEDUPS=1`` in the environment forces the pure-Python path.
+``apply_mask(data, key) -> bytes`` and ``Utf8Validator`` come from the
+compiled extension ``wsproto6455._speedups`` when it was built, otherwise
+from ``_mask_py`` / ``_utf8_py``; both backends behave identically (the
+tests check it differentially). ``SPEEDUPS`` says which one is active.
+Setting ``WSPROTO6455_NO_SPEEDUPS=1`` in the environment before the first
+import forces the pure-Python path.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from ._mask_py import apply_mask as _py_apply_mask
-from ._utf8_py import Utf8Validator as _PyUtf8Validator
+SPEEDUPS: bool
 
-SPEEDUPS = False
-apply_mask = _py_apply_mask
-Utf8Validator = _PyUtf8Validator
+if TYPE_CHECKING:
+    # One static type for both backends: the compiled ones follow the same
+    # signatures (see _speedups.pyi).
+    from ._mask_py import apply_mask as apply_mask
+    from ._utf8_py import Utf8Validator as Utf8Validator
+else:
 
-if os.environ.get("WSPROTO6455_NO_SPEEDUPS", "") in ("", "0"):
-    try:
-        from . import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    else:
-        apply_mask = _speedups.apply_mask
-        Utf8Validator = _speedups.Utf8Validator
-        SPEEDUPS = True
+    def _load():
+        if os.environ.get("WSPROTO6455_NO_SPEEDUPS", "") in ("", "0"):
+            try:
+                from . import _speedups
+            except ImportError:
+                pass
+            else:
+                return True, _speedups.apply_mask, _speedups.Utf8Validator
+        from ._mask_py import apply_mask
+        from ._utf8_py import Utf8Validator
+
+        return False, apply_mask, Utf8Validator
+
+    SPEEDUPS, apply_mask, Utf8Validator = _load()
+    del _load
 
 __all__ = ["SPEEDUPS", "Utf8Validator", "apply_mask"]

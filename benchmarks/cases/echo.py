@@ -1,0 +1,249 @@
+"""End-to-end echo over loopback: one common raw-asyncio client, a server
+per library, each in its own subprocess (so the server is what differs).
+
+The client writes pre-built masked 16-byte text frames and counts the
+echoed frames; it never parses more than frame headers. Round trips: one
+message in flight. Pipelined: up to ``WINDOW`` messages in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from .. import wire
+from ..adapters import ours
+from ..harness import Result, note_for
+from ..payloads import ascii_text
+from . import Context
+
+HOST = "127.0.0.1"
+SIZE = 16
+FRAME = wire.frame(ascii_text(SIZE).encode(), mask=b"\x5a\x13\xc4\x7e")
+WINDOW = 256  # pipelined: messages in flight at most
+TIMEOUT = 10.0  # seconds for any single wait: a stuck server becomes a note
+PONG_MASK = b"\x00\x00\x00\x00"
+OP_PONG = 0xA
+_DURATION = {"smoke": 0.0, "quick": 0.25, "full": 1.5}  # seconds per measurement
+_NO_SPEEDUPS = {"WSPROTO6455_NO_SPEEDUPS": "1"}
+
+# column -> (server in benchmarks.echo_server, extra environment)
+SERVERS = {
+    "wsproto6455 (speedups)": ("wsproto6455", {}),
+    "wsproto6455 (pure)": ("wsproto6455", _NO_SPEEDUPS),
+    "websockets": ("websockets", {}),
+    "aiohttp": ("aiohttp", {}),
+    "picows": ("picows", {}),
+}
+
+
+def _take_frames(buffer: bytearray) -> tuple[int, list[bytes]]:
+    """Remove the complete frames at the front of ``buffer``: count the data
+    frames, and return the payloads of the pings (keepalive) to answer."""
+    pos, end, count, pings = 0, len(buffer), 0, []
+    while end - pos >= 2:
+        length, head = buffer[pos + 1] & 0x7F, 2
+        if length == 126:
+            length, head = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
+        if end - pos < head + length:
+            break
+        opcode = buffer[pos] & 0x0F
+        if opcode < 0x8:
+            count += 1
+        elif opcode == 0x9:
+            pings.append(bytes(buffer[pos + head : pos + head + length]))
+        pos += head + length
+    del buffer[:pos]
+    return count, pings
+
+
+class EchoClient(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.frames = 0  # echoed frames received so far
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._want = 0
+        self._waiter: Optional[asyncio.Future[None]] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        # picows refuses a Connection token list (HTTP 400): send the bare token.
+        self.transport.write(wire.request(connection="Upgrade"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.opened.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(self.buffer[:12])
+            del self.buffer[: end + 4]
+            if status != b"HTTP/1.1 101":
+                self.opened.set_exception(ConnectionError(f"handshake refused: {status!r}"))
+                return
+            self.opened.set_result(None)
+        frames, pings = _take_frames(self.buffer)
+        for payload in pings:  # servers close connections that ignore their pings
+            self.transport.write(wire.frame(payload, mask=PONG_MASK, opcode=OP_PONG))
+        self.frames += frames
+        if self._waiter is not None and self.frames >= self._want:
+            self._waiter.set_result(None)
+            self._waiter = None
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        error = exc or ConnectionError("server closed the connection")
+        for future in (self.opened, self._waiter):
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    async def until(self, frames: int) -> None:
+        """Wait until ``frames`` echoed frames have arrived in all."""
+        if self.frames < frames:
+            self._want = frames
+            self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.wait_for(self._waiter, TIMEOUT)
+
+
+async def round_trips(client: EchoClient, duration: float) -> float:
+    write, base, sent = client.transport.write, client.frames, 0
+    start = time.perf_counter()
+    deadline = start + duration
+    while True:
+        write(FRAME)
+        sent += 1
+        await client.until(base + sent)
+        if time.perf_counter() >= deadline:
+            return sent / (time.perf_counter() - start)
+
+
+async def pipelined(client: EchoClient, duration: float) -> float:
+    write, base, half = client.transport.write, client.frames, WINDOW // 2
+    batch = FRAME * half
+    start = time.perf_counter()
+    deadline = start + duration
+    write(FRAME * WINDOW)
+    sent = WINDOW
+    while time.perf_counter() < deadline:
+        await client.until(base + sent - half)  # refill when half have come back
+        write(batch)
+        sent += half
+    await client.until(base + sent)
+    return sent / (time.perf_counter() - start)
+
+
+class _Server:
+    """One echo server subprocess; ``port`` or ``note`` after :meth:`start`."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.echo_server", name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root, env=environment, text=True,
+        )
+        self.port: Optional[int] = None
+        self.note: Optional[str] = None
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+        line = self.proc.stdout.readline().strip() if ready else "unavailable: no answer"
+        if line.isdigit():
+            self.port = int(line)
+        else:
+            self.note = line.removeprefix("unavailable: ") or "server exited"
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the server exits when its stdin closes
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _columns() -> dict[str, str]:
+    """Columns that cannot run here, with the reason."""
+    try:
+        active = ours.speedups_active()
+    except ImportError as exc:
+        return {column: note_for(exc) for column in SERVERS if column.startswith("wsproto6455")}
+    return {} if active else {"wsproto6455 (speedups)": "speedups not built"}
+
+
+Samples = dict[str, dict[str, list[float]]]  # column -> case -> rates
+
+
+async def _warm_up(client: EchoClient) -> None:
+    await asyncio.wait_for(client.opened, TIMEOUT)
+    for _ in range(50):
+        client.transport.write(FRAME)
+        await client.until(client.frames + 1)
+
+
+async def _measure(clients: dict[str, EchoClient], repeats: int, duration: float, notes: dict[str, str]) -> Samples:
+    """Interleaved rounds over the servers, each round starting elsewhere;
+    a server that fails leaves the rounds with a note."""
+    samples: Samples = {column: {"round trips": [], "pipelined": []} for column in clients}
+    order = list(clients)
+    for r in range(repeats + 1):  # round 0 warms up
+        for column in order[r % len(order) :] + order[: r % len(order)]:
+            if column in notes:
+                continue
+            client = clients[column]
+            try:
+                if r == 0:
+                    await _warm_up(client)
+                    continue
+                samples[column]["round trips"].append(await round_trips(client, duration))
+                samples[column]["pipelined"].append(await pipelined(client, duration))
+            except (OSError, asyncio.TimeoutError) as exc:
+                notes[column] = note_for(exc)
+                del samples[column]
+    return samples
+
+
+async def _connect(servers: dict[str, _Server], notes: dict[str, str]) -> dict[str, EchoClient]:
+    loop = asyncio.get_running_loop()
+    clients = {}
+    for column, server in servers.items():
+        server.wait_ready()
+        try:
+            if server.port is None:
+                raise ConnectionError(server.note or "unavailable")
+            _, clients[column] = await loop.create_connection(EchoClient, HOST, server.port)
+        except OSError as exc:
+            notes[column] = note_for(exc)
+    return clients
+
+
+def run(ctx: Context) -> list[Result]:
+    notes = _columns()
+    servers = {c: _Server(*spec) for c, spec in SERVERS.items() if c not in notes}
+    loop = asyncio.new_event_loop()
+    clients: dict[str, EchoClient] = {}
+    try:
+        clients = loop.run_until_complete(_connect(servers, notes))
+        samples = loop.run_until_complete(_measure(clients, ctx.mode.repeats, _DURATION[ctx.mode.name], notes))
+    finally:
+        for client in clients.values():
+            client.transport.close()
+        for server in servers.values():
+            server.stop()
+        loop.close()
+    results = []
+    for case, unit in (("round trips", "round trips/s"), ("pipelined", "msg/s")):
+        results += [Result("echo", case, SIZE, column, unit, value=statistics.median(by_case[case]),
+                           repeats=ctx.mode.repeats) for column, by_case in samples.items()]
+        results += [Result("echo", case, SIZE, column, unit, note=note) for column, note in notes.items()]
+    return results

@@ -1,0 +1,68 @@
+"""Options shared by :func:`serve` and :func:`connect`, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from .. import ConnectionType, WSConnection
+from ..extensions import Extension, PerMessageDeflate
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a connection needs besides its role and handshake.
+
+    Limits go to the sans-IO core unchanged (``None`` = unlimited); the rest
+    are the I/O policies that the core leaves to its embedder.
+    """
+
+    # -- passed through to WSConnection
+    max_message_size: Optional[int] = 1 << 20
+    max_frame_size: Optional[int] = None
+    max_header_size: int = 16 << 10
+    fragment_size: Optional[int] = None
+    # -- permessage-deflate: "deflate" or None, and PerMessageDeflate's keyword arguments
+    compression: Optional[str] = "deflate"
+    deflate_options: Mapping[str, Any] = field(default_factory=dict)
+    # -- timers (seconds; None disables)
+    ping_interval: Optional[float] = 20.0
+    ping_timeout: Optional[float] = 20.0
+    open_timeout: Optional[float] = 10.0
+    close_timeout: Optional[float] = 10.0
+    # -- flow control
+    max_queue: Optional[int] = 16      # unread messages before reading pauses
+    write_limit: int = 32 << 10        # transport high-water mark; low = high // 4
+
+    def __post_init__(self) -> None:
+        if self.compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {self.compression!r}")
+        if self.max_queue is not None and self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1 (or None)")
+        if self.write_limit < 0:
+            raise ValueError("write_limit must not be negative")
+        for name in ("ping_interval", "ping_timeout", "open_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive (or None)")
+        if self.deflate_options and self.compression is None:
+            raise ValueError("deflate_options given but compression is None")
+        if self.compression is not None:
+            PerMessageDeflate(**self.deflate_options)  # fail now on a bad option, not per connection
+
+    def new_core(self, role: ConnectionType) -> WSConnection:
+        """A fresh sans-IO connection with our limits; messages arrive whole."""
+        return WSConnection(
+            role,
+            max_message_size=self.max_message_size,
+            max_frame_size=self.max_frame_size,
+            max_header_size=self.max_header_size,
+            fragment_size=self.fragment_size,
+            whole_messages=True,
+        )
+
+    def new_extensions(self) -> list[Extension]:
+        """Fresh extension instances: each connection owns its compression state."""
+        if self.compression is None:
+            return []
+        return [PerMessageDeflate(**self.deflate_options)]

@@ -1,0 +1,543 @@
+"""The connection object: an :class:`asyncio.Protocol` driving the sans-IO core.
+
+Data path, kept lean on purpose: ``data_received`` feeds the core, whole
+messages go to a deque, and a single future wakes the one coroutine waiting
+in :meth:`WebSocket.recv`; :meth:`WebSocket.send` writes straight to the
+transport. No task is created per message, and timers (open, close,
+keepalive) are loop timer handles, not tasks.
+
+Roles differ only in the opening handshake and in who closes TCP, so the
+server and client modules subclass :class:`WebSocket` for those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+
+from .. import ConnectionState, WSConnection
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..extensions import Extension
+from ..events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    Pong,
+    Request,
+    TextMessage,
+)
+from ..typing import Headers
+from .exceptions import ConnectionClosed, ConnectionClosedOK, closed_error
+from .options import Settings
+
+logger = logging.getLogger("wsproto6455.asyncio")
+
+Data = Union[str, bytes]
+
+#: Our own view of the connection's life, coarser than the core's states.
+CONNECTING, OPEN, CLOSING, CLOSED = "CONNECTING", "OPEN", "CLOSING", "CLOSED"
+
+#: ``CloseConnection`` code that the core reports for EOF; never on the wire.
+ABNORMAL = 1006
+
+
+class WebSocket(asyncio.Protocol):
+    """A WebSocket connection (both roles).
+
+    Use :meth:`send`, :meth:`recv` (or ``async for message in ws``),
+    :meth:`ping` and :meth:`close`. Instances are created by
+    :func:`~wsproto6455.asyncio.serve` and :func:`~wsproto6455.asyncio.connect`.
+    """
+
+    #: True for the server role, which closes TCP first (RFC 6455 §7.1.1).
+    is_server = False
+
+    def __init__(self, core: WSConnection, settings: Settings) -> None:
+        self._core = core
+        self._settings = settings
+        self._loop = asyncio.get_running_loop()
+        self._transport: Optional[asyncio.Transport] = None
+        self.state = CONNECTING
+        #: The opening handshake request (received by a server, sent by a client).
+        self.request: Optional[Request] = None
+        #: Headers of the 101 response (sent by a server, received by a client).
+        self.response_headers: Headers = []
+        #: The negotiated subprotocol, if any.
+        self.subprotocol: Optional[str] = None
+        # receive side
+        self._messages: Deque[Data] = deque()
+        self._recv_waiter: Optional[asyncio.Future[None]] = None
+        self._max_queue = settings.max_queue
+        self._resume_at = (settings.max_queue or 0) // 4
+        self._read_paused = False
+        # send side
+        self._write_paused = False
+        self._drain_waiters: Deque[asyncio.Future[None]] = deque()
+        # pings we sent, in order: payload -> (waiter, time sent)
+        self._pings: Dict[bytes, Tuple[asyncio.Future[float], float]] = {}
+        # closing
+        self._close_sent: Optional[CloseConnection] = None
+        self._close_rcvd: Optional[CloseConnection] = None
+        self._fail_code: Optional[CloseConnection] = None
+        self._lost = False
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        # timers: one for the open or close deadline, two for keepalive
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._ka_next: Optional[asyncio.TimerHandle] = None
+        self._ka_deadline: Optional[asyncio.TimerHandle] = None
+        #: Round-trip time of the last keepalive ping, in seconds.
+        self.latency = 0.0
+
+    # ------------------------------------------------------------------
+    # public API
+
+    @property
+    def path(self) -> str:
+        """The request target (path and query) of the opening handshake."""
+        return self.request.target if self.request is not None else ""
+
+    @property
+    def request_headers(self) -> Headers:
+        """Headers of the opening handshake request, as the core reports them."""
+        return self.request.extra_headers if self.request is not None else []
+
+    @property
+    def extensions(self) -> List[Extension]:
+        """The extensions negotiated in the opening handshake (e.g. permessage-deflate)."""
+        connection = self._core.connection
+        return list(connection.extensions) if connection is not None else []
+
+    @property
+    def local_address(self) -> Any:
+        return self._transport.get_extra_info("sockname") if self._transport else None
+
+    @property
+    def remote_address(self) -> Any:
+        return self._transport.get_extra_info("peername") if self._transport else None
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """None while open. Then: the code of the close frame received; else
+        the code we failed the connection with (e.g. 1011 on keepalive
+        timeout); else 1006 (closed without a closing handshake)."""
+        final = self._final_close()
+        return final.code if final is not None else None
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        final = self._final_close()
+        return (final.reason or "") if final is not None else None
+
+    @property
+    def closed(self) -> bool:
+        """True once the TCP connection is closed."""
+        return self._lost
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        await asyncio.shield(self._closed)
+
+    async def recv(self) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`ConnectionClosed` once the peer can send no more and
+        every message received before has been returned.
+        """
+        messages = self._messages
+        if not messages:
+            await self._wait_message()
+        message = messages.popleft()
+        if self._read_paused and len(messages) <= self._resume_at:
+            self._resume_reading()
+        return message
+
+    def __aiter__(self) -> "WebSocket":
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    async def send(self, message: Data, *, compress: Optional[bool] = None) -> None:
+        """Send a text (``str``) or binary (bytes-like) message.
+
+        Waits while the transport's write buffer is above its high-water
+        mark, so a slow reader slows the sender instead of growing memory.
+        ``compress=False`` sends this message uncompressed when
+        permessage-deflate is on (e.g. data that is already compressed).
+        """
+        if self._write_paused:
+            await self._drain()
+        if self.state is not OPEN:
+            raise self._closed_exception()
+        if type(message) is str:
+            event: Event = TextMessage(data=message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            event = BytesMessage(data=bytes(message))
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        if compress is None:
+            data = self._core.send(event)
+        else:
+            data = self._core.send(event, compress=compress)
+        self._transport.write(data)  # type: ignore[union-attr]
+        if self._write_paused:
+            await self._drain()
+
+    async def ping(self, data: Union[str, bytes, None] = None) -> "asyncio.Future[float]":
+        """Send a ping; return a future that resolves, with the round-trip
+        time in seconds, when the matching pong arrives.
+
+        ``data=None`` picks a random 4-byte payload. A pong also settles the
+        pings sent before it (a peer may answer only the latest ping, RFC
+        6455 §5.5.3). The future fails with :class:`ConnectionClosed` if the
+        connection closes first; it need not be awaited.
+        """
+        if self.state is not OPEN:
+            raise self._closed_exception()
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if payload in self._pings:
+                raise ValueError("a ping with this payload is already waiting for its pong")
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        self._write(self._core.send(Ping(payload=payload)))
+        if self._write_paused:
+            await self._drain()
+        return waiter
+
+    async def pong(self, data: Union[str, bytes] = b"") -> None:
+        """Send an unsolicited pong (a heartbeat that needs no answer)."""
+        if self.state is not OPEN:
+            raise self._closed_exception()
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        self._write(self._core.send(Pong(payload=payload)))
+        if self._write_paused:
+            await self._drain()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start (or join) the closing handshake and wait until TCP is closed.
+
+        Waits at most about ``close_timeout`` for the peer's answer, then
+        drops the connection.
+        """
+        if self.state is OPEN:
+            self._start_close(code, reason)
+        elif self.state is CONNECTING and self._transport is not None:
+            self._transport.abort()
+        await asyncio.shield(self._closed)
+
+    # ------------------------------------------------------------------
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        limit = self._settings.write_limit
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+
+    def data_received(self, data: bytes) -> None:
+        if self._close_rcvd is not None:
+            return  # RFC 6455 §5.5.1: nothing after a close frame is interpreted
+        try:
+            self._core.receive_data(data)
+        except RemoteProtocolError as exc:
+            self._handshake_failed(exc)
+            return
+        except LocalProtocolError:
+            return  # the core is closed (e.g. a rejected handshake): input means nothing
+        self._process_events()
+
+    def eof_received(self) -> Optional[bool]:
+        if self.state is CONNECTING:
+            try:
+                self._core.receive_data(None)
+            except RemoteProtocolError as exc:
+                self._handshake_failed(exc)
+                return None
+            self._process_events()
+        elif self._close_rcvd is None:
+            # The peer stopped sending without a close frame: the core
+            # reports CloseConnection(1006).
+            self._core.receive_data(None)
+            self._process_events()
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._lost = True
+        self.state = CLOSED
+        for handle in (self._timer, self._ka_next, self._ka_deadline):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._ka_next = self._ka_deadline = None
+        self._wake_receiver()
+        self._wake_senders()
+        self._fail_pings()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_senders()
+
+    # ------------------------------------------------------------------
+    # events from the core
+
+    def _process_events(self) -> None:
+        messages = self._messages
+        received = False
+        try:
+            for event in self._core.events():
+                cls = type(event)
+                if cls is TextMessage or cls is BytesMessage:
+                    # After our close frame the application said it is done:
+                    # drop data rather than queue it without bound.
+                    if self._close_sent is None:
+                        messages.append(event.data)  # type: ignore[attr-defined]
+                        received = True
+                elif cls is Ping:
+                    if self.state is OPEN:
+                        self._write(self._core.send(event.response()))  # type: ignore[attr-defined]
+                elif cls is Pong:
+                    self._pong_received(event.payload)  # type: ignore[attr-defined]
+                elif cls is CloseConnection:
+                    self._close_received(event)  # type: ignore[arg-type]
+                else:
+                    self._handshake_event(event)
+        except RemoteProtocolError as exc:
+            self._handshake_failed(exc)
+            return
+        if received:
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if (self._max_queue is not None and len(messages) >= self._max_queue
+                    and not self._read_paused and self._transport is not None):
+                self._read_paused = True
+                self._transport.pause_reading()
+
+    def _close_received(self, event: CloseConnection) -> None:
+        self._close_rcvd = event
+        self.state = CLOSING
+        self._stop_keepalive()
+        if self._core.state is ConnectionState.REMOTE_CLOSING:
+            # The peer closed first, or broke the protocol: answer with the
+            # code the core hands us, which completes the closing handshake.
+            answer = event.response()
+            self._close_sent = answer
+            try:
+                self._write(self._core.send(answer))
+            except LocalProtocolError:  # pragma: no cover - core refused; just drop TCP
+                pass
+        self._wake_receiver()
+        self._fail_pings()
+        if event.code == ABNORMAL or self.is_server:
+            # EOF, or the server's duty: close TCP first (RFC 6455 §7.1.1).
+            self._close_transport()
+        else:
+            # Client: give the server close_timeout to close TCP, then do it.
+            self._arm_timer(self._close_transport)
+
+    def _handshake_event(self, event: Event) -> None:
+        """Role-specific: the opening handshake's events."""
+        raise NotImplementedError
+
+    def _handshake_failed(self, exc: RemoteProtocolError) -> None:
+        """Role-specific: the core refused the peer's handshake."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # helpers for the roles
+
+    def _opened(self) -> None:
+        """The opening handshake succeeded: messages may flow."""
+        self.state = OPEN
+        self._cancel_timer()
+        if self._settings.ping_interval is not None:
+            self._ka_next = self._loop.call_later(self._settings.ping_interval, self._keepalive)
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._lost:
+            self._transport.write(data)
+
+    def _start_close(self, code: int, reason: str) -> None:
+        """Send our close frame; wait close_timeout for the peer's answer."""
+        event = CloseConnection(code=code, reason=reason)
+        data = self._core.send(event)  # raises LocalProtocolError for a bad code
+        self._close_sent = event
+        self.state = CLOSING
+        self._stop_keepalive()
+        self._write(data)
+        if self._read_paused:
+            self._resume_reading()  # the answer must get through
+        self._arm_timer(self._abort)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close without waiting for the peer (it stopped responding)."""
+        if self.state is OPEN:
+            self._fail_code = CloseConnection(code=code, reason=reason)
+            self._close_sent = self._fail_code
+            self.state = CLOSING
+            self._stop_keepalive()
+            self._write(self._core.send(self._fail_code))
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Close TCP gracefully (flushing), but never wait more than close_timeout."""
+        if self._transport is None or self._lost:
+            return
+        if not self._transport.is_closing():
+            self._transport.close()
+        self._arm_timer(self._abort)
+
+    def _abort(self) -> None:
+        if self._transport is not None and not self._lost:
+            self._transport.abort()
+
+    def _arm_timer(self, callback: Any) -> None:
+        self._cancel_timer()
+        timeout = self._settings.close_timeout
+        if timeout is None:
+            return
+        self._timer = self._loop.call_later(timeout, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _final_close(self) -> Optional[CloseConnection]:
+        if self._close_rcvd is not None and self._close_rcvd.code != ABNORMAL:
+            return self._close_rcvd
+        if self._fail_code is not None:
+            return self._fail_code
+        if self._close_rcvd is not None or self._lost:
+            return CloseConnection(code=ABNORMAL, reason="")
+        return None
+
+    def _closed_exception(self) -> ConnectionClosed:
+        final = self._final_close()
+        if final is None:
+            # Closing handshake in progress: report what we know so far.
+            final = self._close_sent or CloseConnection(code=ABNORMAL, reason="")
+        return closed_error(final.code, final.reason or "")
+
+    # -- receive side
+
+    async def _wait_message(self) -> None:
+        while not self._messages:
+            if self._close_rcvd is not None or self._lost or self.state is CONNECTING:
+                raise self._closed_exception()
+            if self._recv_waiter is not None:
+                raise RuntimeError("another coroutine is already waiting in recv()")
+            waiter = self._loop.create_future()
+            self._recv_waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+
+    def _wake_receiver(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        if self._transport is not None and not self._lost:
+            self._transport.resume_reading()
+
+    # -- send side
+
+    async def _drain(self) -> None:
+        while self._write_paused and not self._lost:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+        if self._lost:
+            raise self._closed_exception()
+
+    def _wake_senders(self) -> None:
+        waiters = self._drain_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- pings
+
+    def _pong_received(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # unsolicited pong: a heartbeat, nothing to do
+        now = self._loop.time()
+        # Dicts keep insertion order: settle every ping up to this one.
+        while self._pings:
+            key, (waiter, sent) = next(iter(self._pings.items()))
+            del self._pings[key]
+            if not waiter.done():
+                waiter.set_result(now - sent)
+            if key == payload:
+                break
+
+    def _fail_pings(self) -> None:
+        if not self._pings:
+            return
+        exc = self._closed_exception()
+        for waiter, _ in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+                # Awaiting a ping's future is optional: mark the exception as
+                # retrieved so asyncio does not log it as lost.
+                waiter.exception()
+        self._pings.clear()
+
+    def _keepalive(self) -> None:
+        """Timer: send a keepalive ping and expect its pong within ping_timeout."""
+        self._ka_next = None
+        if self.state is not OPEN:
+            return
+        payload = os.urandom(4)
+        while payload in self._pings:
+            payload = os.urandom(4)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        waiter.add_done_callback(self._keepalive_pong)
+        self._write(self._core.send(Ping(payload=payload)))
+        if self._settings.ping_timeout is not None:
+            self._ka_deadline = self._loop.call_later(
+                self._settings.ping_timeout, self._keepalive_expired)
+
+    def _keepalive_pong(self, waiter: "asyncio.Future[float]") -> None:
+        if waiter.cancelled() or waiter.exception() is not None:
+            return
+        self.latency = waiter.result()
+        if self._ka_deadline is not None:
+            self._ka_deadline.cancel()
+            self._ka_deadline = None
+        interval = self._settings.ping_interval
+        if self.state is OPEN and interval is not None:
+            self._ka_next = self._loop.call_later(max(0.0, interval - self.latency), self._keepalive)
+
+    def _keepalive_expired(self) -> None:
+        self._ka_deadline = None
+        logger.info("keepalive ping timeout: failing the connection with 1011")
+        self._fail(1011, "keepalive ping timeout")
+
+    def _stop_keepalive(self) -> None:
+        for handle in (self._ka_next, self._ka_deadline):
+            if handle is not None:
+                handle.cancel()
+        self._ka_next = self._ka_deadline = None

@@ -195,7 +195,7 @@ def unconsumed(conn: Connection) -> int:
 
 def collected(conn: Connection) -> int:
     """Bytes of a message collected for whole_messages delivery (white box)."""
-    return sum(len(p.encode("utf-8") if isinstance(p, str) else p) for p in conn._reader._parts)
+    return len(conn._reader._collected)
 
 
 WIRE_VALID_CODES: Tuple[range, ...] = (range(1000, 1004), range(1007, 1015), range(3000, 5000))
@@ -271,3 +271,33 @@ def valid_streams(draw: st.DrawFn, role: ConnectionType, max_size: int = 600) ->
         data += frame_from(role, CLOSE, close_payload(code, reason.encode("utf-8")))
         events.append(CloseConnection(code, reason))
     return data, events
+
+
+from wsproto6455.extensions.base import Extension  # noqa: E402
+
+
+class UpperExtension(Extension):
+    """A toy extension owning RSV1: received payloads of flagged messages are
+    upper-cased, sent ones lower-cased, so its passage is visible."""
+
+    name = "x-upper"
+    rsv_bits = RSV1
+
+    def __init__(self) -> None:
+        self.inbound: List[int] = []
+
+    def enabled(self) -> bool:
+        return True
+
+    def begin_inbound(self, rsv: int) -> bool:
+        self.inbound.append(rsv)
+        return True
+
+    def decode(self, data: bytes, final: bool, max_size: Optional[int]) -> bytes:
+        return data.upper()
+
+    def begin_outbound(self, size: Optional[int], compress: Optional[bool]) -> int:
+        return RSV1 if compress is not False else 0
+
+    def encode(self, data: bytes, final: bool) -> bytes:
+        return data.lower()

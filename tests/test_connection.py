@@ -350,6 +350,25 @@ class TestFailingTheConnection:
         assert conn.state is S.CLOSED
 
 
+@role_param
+class TestEventsIteration:
+    def test_abandoned_iteration_resumes(self, role: ConnectionType) -> None:
+        """Events not taken from one events() call come out of the next one."""
+        conn = Connection(role)
+        conn.receive_data(frame_from(role, TEXT, b"a") + frame_from(role, TEXT, b"b")
+                          + frame_from(role, PING, b"x"))
+        conn.receive_data(None)
+        iterator = conn.events()
+        assert next(iterator) == TextMessage("a")
+        iterator.close()  # type: ignore[attr-defined]
+        assert list(conn.events()) == [TextMessage("b"), Ping(b"x"), CloseConnection(1006)]
+
+    def test_events_without_input(self, role: ConnectionType) -> None:
+        conn = Connection(role)
+        assert list(conn.events()) == []
+        assert list(conn.events()) == []
+
+
 class TestInMemoryPair:
     @given(events=st.lists(st.one_of(
         st.builds(TextMessage, st.text(max_size=100)),

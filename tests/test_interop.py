@@ -9,7 +9,7 @@ frame by frame (merged before comparing).
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import pytest
 import websockets.client

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from wsproto6455 import Connection, ConnectionState, ConnectionType
 from wsproto6455.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
-from frame_helpers import (BINARY, CLIENT, CLOSE, CONT, PING, PONG, RSV1, RSV2, RSV3, SERVER,
-                           TEXT, ZERO_MASK, close_payload, collected, feed, feed_chunks, frame,
+from frame_helpers import (BINARY, CLOSE, CONT, PING, PONG, RSV1, RSV2, RSV3, SERVER,
+                           TEXT, close_payload, collected, feed, feed_chunks, frame,
                            frame_from, merge_messages, one_byte_at_a_time, only_close, role_param,
-                           split_at, unconsumed, valid_streams, wrongly_masked_from)
+                           split_at, unconsumed, valid_streams, wrongly_masked_from,
+                           UpperExtension)
 
 
 def fault_code(role: ConnectionType, data: bytes, **options: object) -> int:
@@ -113,6 +114,37 @@ class TestRFC6455Section5_2ReservedBits:
         data = frame_from(role, BINARY, b"a", fin=False) + frame_from(role, CONT, b"b", rsv=rsv)
         events = feed(Connection(role), data)
         assert only_close(events).code == 1002
+
+
+@role_param
+class TestRFC6455Section9Extensions:
+    """§5.2/§9: RSV bits are allowed only when a negotiated extension claims them."""
+
+    def test_claimed_rsv1_goes_through_the_extension(self, role: ConnectionType) -> None:
+        ext = UpperExtension()
+        conn = Connection(role, extensions=[ext], whole_messages=True)
+        data = frame_from(role, TEXT, b"ab", fin=False, rsv=RSV1) + frame_from(role, CONT, b"cd")
+        assert feed(conn, data) == [TextMessage("ABCD")]
+        assert ext.inbound == [RSV1]
+
+    def test_message_without_rsv1_bypasses_the_extension(self, role: ConnectionType) -> None:
+        conn = Connection(role, extensions=[UpperExtension()])
+        assert feed(conn, frame_from(role, TEXT, b"ab")) == [TextMessage("ab")]
+
+    @pytest.mark.parametrize("rsv", [RSV2, RSV3, RSV1 | RSV2])
+    def test_unclaimed_bits_still_refused(self, role: ConnectionType, rsv: int) -> None:
+        conn = Connection(role, extensions=[UpperExtension()])
+        assert only_close(feed(conn, frame_from(role, BINARY, b"x", rsv=rsv))).code == 1002
+
+    def test_rsv1_on_continuation_refused(self, role: ConnectionType) -> None:
+        conn = Connection(role, extensions=[UpperExtension()])
+        data = frame_from(role, TEXT, b"a", fin=False, rsv=RSV1) + frame_from(role, CONT, b"b", rsv=RSV1)
+        assert only_close(feed(conn, data)).code == 1002
+
+    @pytest.mark.parametrize("opcode", [PING, PONG])
+    def test_rsv1_on_control_refused(self, role: ConnectionType, opcode: int) -> None:
+        conn = Connection(role, extensions=[UpperExtension()])
+        assert only_close(feed(conn, frame_from(role, opcode, b"x", rsv=RSV1))).code == 1002
 
 
 @role_param

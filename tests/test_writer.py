@@ -18,7 +18,7 @@ from wsproto6455.events import BytesMessage, CloseConnection, Ping, Pong, TextMe
 from wsproto6455.writer import Writer
 
 from frame_helpers import (BINARY, CLIENT, CLOSE, CONT, PING, PONG, SERVER, TEXT, ParsedFrame,
-                           feed, parse_frames, role_param)
+                           RSV1, UpperExtension, feed, parse_frames, role_param)
 
 
 def shape(frames: List[ParsedFrame]) -> List[tuple]:
@@ -213,6 +213,27 @@ class TestRFC6455Section5_5ControlFrames:
     def test_close_without_status(self, role: ConnectionType) -> None:
         data = Connection(role).send(CloseConnection(1005))
         assert shape(parse_frames(data)) == [(True, 0, CLOSE, b"")]
+
+
+@role_param
+class TestRFC6455Section9Extensions:
+    def test_rsv1_on_the_first_frame_only(self, role: ConnectionType) -> None:
+        data = Connection(role, extensions=[UpperExtension()], fragment_size=2).send(TextMessage("ABCDE"))
+        assert shape(parse_frames(data)) == [
+            (False, RSV1, TEXT, b"ab"), (False, 0, CONT, b"cd"), (True, 0, CONT, b"e")]
+
+    def test_rsv1_on_the_first_piece_only(self, role: ConnectionType) -> None:
+        conn = Connection(role, extensions=[UpperExtension()])
+        data = conn.send(BytesMessage(b"AB", message_finished=False)) + conn.send(BytesMessage(b"CD"))
+        assert shape(parse_frames(data)) == [(False, RSV1, BINARY, b"ab"), (True, 0, CONT, b"cd")]
+
+    def test_extension_may_decline(self, role: ConnectionType) -> None:
+        data = Connection(role, extensions=[UpperExtension()]).send(TextMessage("AB"), compress=False)
+        assert shape(parse_frames(data)) == [(True, 0, TEXT, b"AB")]
+
+    def test_control_frames_untouched(self, role: ConnectionType) -> None:
+        data = Connection(role, extensions=[UpperExtension()]).send(Ping(b"PING"))
+        assert shape(parse_frames(data)) == [(True, 0, PING, b"PING")]
 
 
 class TestWriterDirect:

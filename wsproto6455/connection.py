@@ -110,7 +110,9 @@ class Connection:
     def receive_data(self, data: Optional[bytes]) -> None:
         """Feed bytes from the peer; None when the stream has ended."""
         if data is None:
-            if self._state is not _CLOSED:
+            # RFC 6455 §7.1.5: 1006 when no close frame came (nor a violation,
+            # which is reported as a close of its own).
+            if self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
                 self._eof = True
             self._state = advance(self.role, self._state, Trigger.RECV_EOF)
         elif self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
@@ -125,9 +127,10 @@ class Connection:
             yield self._pending.popleft()
         try:
             for event in self._reader.events():
-                if type(event) is CloseConnection and self._state is not _CLOSED:
-                    self._state = advance(self.role, self._state, Trigger.RECV_CLOSE)
+                if type(event) is CloseConnection:
                     self._eof = False
+                    if self._state is not _CLOSED:
+                        self._state = advance(self.role, self._state, Trigger.RECV_CLOSE)
                 yield event
         except ProtocolFault as fault:
             if self._state is not _CLOSED:

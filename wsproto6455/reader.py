@@ -14,9 +14,9 @@ fault or a close frame the reader interprets nothing more.
 from __future__ import annotations
 
 import codecs
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence
 
-from .backend import apply_mask
+from .backend import Utf8Validator, apply_mask
 from .errors import ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from .extensions.base import Extension
@@ -94,8 +94,11 @@ class Reader:
         self._opcode = 0
         self._size = 0
         self._decoders: list[Extension] = []
+        # Text delivered piece by piece is decoded as it comes; text collected
+        # whole is validated as it comes (fail-fast) and decoded once at the end.
         self._utf8 = _Utf8Decoder()
-        self._parts: list[Union[str, bytes]] = []
+        self._validator = Utf8Validator()
+        self._collected = bytearray()
         # The data frame whose payload is still arriving.
         self._frame_left = 0
         self._frame_fin = False
@@ -121,7 +124,7 @@ class Reader:
         self._buffer = b""
         self._pos = 0
         self._incoming.clear()
-        self._parts = []
+        self._collected = bytearray()
 
     def events(self) -> Iterator[Event]:
         """Events for the bytes fed so far; ProtocolFault on a violation."""
@@ -266,30 +269,50 @@ class Reader:
         if self._max_message is not None and self._size > self._max_message:
             raise ProtocolFault(TOO_BIG, f"message over the {self._max_message}-byte limit")
         is_text = self._opcode == _TEXT
-        data: Union[str, bytes]
-        if is_text:
-            try:
-                data = self._utf8.decode(payload, message_finished)
-            except UnicodeDecodeError:
-                raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
-        else:
-            data = payload
         if message_finished:
             self._opcode = 0
             self._size = 0
             self._decoders = []
-            self._utf8.reset()
         if self._whole:
-            self._parts.append(data)
-            if not message_finished:
-                return None
-            parts, self._parts = self._parts, []
-            if is_text:
-                return TextMessage("".join(parts))  # type: ignore[arg-type]
-            return BytesMessage(b"".join(parts))  # type: ignore[arg-type]
+            return self._collect(payload, is_text, message_finished)
+        if not is_text:
+            return BytesMessage(payload, frame_finished, message_finished)
+        utf8 = self._utf8
+        try:
+            text = utf8.decode(payload, message_finished)
+        except UnicodeDecodeError:
+            utf8.reset()
+            raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
+        if message_finished:
+            utf8.reset()
+        elif payload and payload[-1] & 0x80:
+            # The decoder holds an unfinished code point without judging it;
+            # one that can only become a surrogate fails now (Autobahn 6.4.x).
+            pending = utf8.getstate()[0]
+            if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8")
+        return TextMessage(text, frame_finished, message_finished)
+
+    def _collect(self, payload: bytes, is_text: bool, message_finished: bool) -> Optional[Event]:
+        """``whole_messages``: gather a message's payload, one event at its end.
+
+        One growing buffer, so a flood of tiny fragments costs their bytes and
+        no per-fragment object."""
+        if is_text and not self._validator.validate(payload, message_finished):
+            self._validator.reset()
+            raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8")
+        collected = self._collected
+        if not message_finished:
+            collected += payload
+            return None
+        if collected:
+            collected += payload
+            payload = bytes(collected)
+            self._collected = bytearray()
         if is_text:
-            return TextMessage(data, frame_finished, message_finished)  # type: ignore[arg-type]
-        return BytesMessage(data, frame_finished, message_finished)  # type: ignore[arg-type]
+            self._validator.reset()
+            return TextMessage(payload.decode("utf-8"))
+        return BytesMessage(payload)
 
     def _control_frame(self, opcode: int, fin: int, rsv: int, length: int, header: int,
                        key: Optional[bytes]) -> Optional[Event]:

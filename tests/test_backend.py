@@ -214,11 +214,11 @@ class TestMasking:
 
     @pytest.mark.parametrize(
         "size",
-        [*range(0, 70), 767, 768, 769, 1023, 1024, 1025, 4099, 65536 + 3],
+        [*range(0, 70), 1023, 1024, 1025, 1026, 1027, 4099, 65536, 65536 + 3, 3 * 65536 + 2],
     )
     def test_every_tail_length(self, apply_mask: MaskFn, size: int) -> None:
         # Covers the word loop's tail (0-7 bytes) and the pure backend's
-        # switch from int XOR to translate.
+        # switch from int XOR to translate, then to translating in chunks.
         data = bytes((i * 7 + 3) & 0xFF for i in range(size))
         result = apply_mask(data, KEY)
         assert type(result) is bytes
@@ -271,8 +271,9 @@ class TestMasking:
         with pytest.raises(TypeError):
             apply_mask(data, KEY)  # type: ignore[arg-type]
 
-    # The fixtures only return a function or a class: safe to share.
-    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    # The fixtures only return a function or a class: safe to share. No
+    # deadline: shared CI machines are slow at times.
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
     @given(data=st.binary(max_size=3000), key=st.binary(min_size=4, max_size=4))
     def test_matches_reference_and_is_an_involution(
         self, apply_mask: MaskFn, data: bytes, key: bytes
@@ -411,7 +412,7 @@ class TestUtf8Validator:
         with pytest.raises(TypeError):
             make_validator().validate("text")  # type: ignore[arg-type]
 
-    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
     @given(text=st.text(), cuts=st.lists(st.integers(min_value=0), max_size=6))
     def test_any_valid_text_in_any_pieces(
         self, make_validator: Callable[[], Validator], text: str, cuts: list[int]
@@ -485,7 +486,7 @@ def test_exhaustive_short_inputs() -> None:
                 assert verdict is (expected is None), (make, data, cut)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(data=utf8ish)
 def test_fail_index_matches_reference_and_decode(data: bytes) -> None:
     expected = reference_fail_index(data)
@@ -495,14 +496,14 @@ def test_fail_index_matches_reference_and_decode(data: bytes) -> None:
         assert bytewise_fail_index(make, data) == expected
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(data=utf8ish, cuts=st.lists(st.integers(min_value=0), max_size=8))
 def test_backends_agree_on_random_pieces(data: bytes, cuts: list[int]) -> None:
     results = {validate_in_pieces(make, data, cuts) for make in both_validators()}
     assert results == {reference_fail_index(data) is None}
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     data=st.binary(max_size=5000),
     key=st.binary(min_size=4, max_size=4),
@@ -515,6 +516,24 @@ def test_masks_agree(data: bytes, key: bytes, start: int, step: int) -> None:
     for apply_mask in both_masks():
         assert apply_mask(view, key) == expected
         assert apply_mask(bytearray(data), memoryview(key)) == reference_mask(data, key)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=3000),
+    key=st.binary(min_size=4, max_size=4),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_masking_in_pieces_with_rotated_keys(data: bytes, key: bytes, cuts: list[int]) -> None:
+    """What a parser does with a payload that arrives in pieces."""
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    expected = reference_mask(data, key)
+    for apply_mask in both_masks():
+        pieces = []
+        for start, stop in zip(bounds, bounds[1:]):
+            rotated = key[start % 4 :] + key[: start % 4]
+            pieces.append(apply_mask(memoryview(data)[start:stop], rotated))
+        assert b"".join(pieces) == expected
 
 
 # --------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class CloseReason(IntEnum):
     TLS_HANDSHAKE_FAILED = 1015
 
 
+_REGISTERED = frozenset(int(reason) for reason in CloseReason)
+
 FIN = 0x80
 RSV_MASK = 0x70
 OPCODE_MASK = 0x0F
@@ -111,6 +113,8 @@ def parse_close_payload(payload: bytes) -> tuple[int, str]:
     code = int.from_bytes(payload[:2], "big")
     if not is_valid_close_code(code):
         raise ProtocolFault(CloseReason.PROTOCOL_ERROR, f"invalid close code {code}")
+    if code in _REGISTERED:
+        code = CloseReason(code)  # as wsproto reports them
     try:
         reason = payload[2:].decode("utf-8")
     except UnicodeDecodeError:

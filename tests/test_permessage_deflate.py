@@ -339,6 +339,19 @@ class TestRoundTrip:
         assert c.begin_outbound(10, False) == 0
         assert receive(s, send(c, message)) == message
 
+    def test_inert_until_negotiated(self) -> None:
+        """An extension given to a Connection without a handshake (hypercorn
+        does that) never compresses, and refuses RSV1 (RFC 6455 §5.2)."""
+        ext = PerMessageDeflate()
+        assert ext.begin_outbound(1000, None) == 0
+        assert ext.begin_outbound(1000, True) == 0
+        assert ext.begin_inbound(0) is False
+        with pytest.raises(ProtocolFault) as info:
+            ext.begin_inbound(RSV1)
+        assert info.value.code == 1002
+        assert ext.accept("") is True
+        assert ext.begin_outbound(1000, None) == RSV1
+
     def test_threshold_and_opt_out(self) -> None:
         c, _ = negotiate(dict(threshold=100), {})
         assert c.begin_outbound(99, None) == 0

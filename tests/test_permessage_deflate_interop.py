@@ -620,3 +620,29 @@ def test_random_round_trips(client_config: Dict[str, Any], server_config: Dict[s
             expected_pings = len(split(message, cuts)) - 1 if ping else 0
             assert items[-1] == ("message", message)
             assert len(items) == expected_pings + 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ours_is_client=st.booleans(),
+    client_config=st.sampled_from(CLIENT_CONFIGS),
+    server_config=st.sampled_from([c for c in SERVER_CONFIGS if c.get("client_max_window_bits") != 8]),
+    factory_index=st.integers(0, 100),
+    messages=st.lists(
+        st.tuples(st.binary(max_size=3000) | st.text(max_size=500),
+                  st.lists(st.integers(0, 3000), max_size=3),
+                  st.booleans()),
+        min_size=1, max_size=6),
+)
+def test_random_round_trips_with_websockets(
+        ours_is_client: bool, client_config: Dict[str, Any], server_config: Dict[str, Any],
+        factory_index: int, messages: List[Tuple[Data, List[int], bool]]) -> None:
+    if ours_is_client:
+        factory = WEBSOCKETS_SERVER[factory_index % len(WEBSOCKETS_SERVER)]
+        client, server = with_websockets_server(client_config, factory)  # type: Tuple[Peer, Peer]
+    else:
+        factory = WEBSOCKETS_CLIENT[factory_index % len(WEBSOCKETS_CLIENT)]
+        client, server = with_websockets_client(factory, server_config)
+    for message, cuts, ping in messages:
+        exchange(client, server, message, cuts, ping)
+        exchange(server, client, message, cuts, ping)

@@ -85,7 +85,8 @@ class Reader:
         # RFC 6455 §5.1: a server MUST close on an unmasked frame; a client
         # MUST close on a masked one.
         self._mask_bit = 0 if client else 0x80
-        self._extensions = [ext for ext in extensions if ext.rsv_bits]
+        # Only negotiated extensions that claim RSV bits see the data path.
+        self._extensions = tuple(ext for ext in extensions if ext.rsv_bits and ext.enabled())
         self._rsv_allowed = 0
         for ext in self._extensions:
             self._rsv_allowed |= ext.rsv_bits
@@ -99,7 +100,7 @@ class Reader:
         # The data message under way (opcode 0: none).
         self._opcode = 0
         self._size = 0
-        self._decoders: list[Extension] = []
+        self._decoders: tuple[Extension, ...] = ()
         # Text delivered piece by piece is decoded as it comes; text collected
         # whole is validated as it comes (fail-fast) and decoded once at the end.
         self._utf8 = _Utf8Decoder()
@@ -224,9 +225,11 @@ class Reader:
                 payload = buf[pos:end]
             else:
                 payload = apply_mask(_span(buf, pos, end), key)
-            if fin and opcode and not self._decoders and not self._whole:
-                # An unfragmented, untransformed message: no state to keep.
+            if fin and opcode and not self._whole:
+                # An unfragmented message: no state to keep.
                 self._opcode = 0
+                if self._decoders:
+                    payload = self._decode(payload, True)
                 if opcode == _TEXT:
                     try:
                         return _whole_text(payload.decode("utf-8"))
@@ -262,17 +265,24 @@ class Reader:
         """RFC 6455 §5.2: RSV bits MUST be 0 unless an extension defines them."""
         if rsv & ~self._rsv_allowed:
             raise ProtocolFault(PROTOCOL_ERROR, "reserved bits set without an extension for them")
-        self._decoders = [ext for ext in self._extensions
-                          if rsv & ext.rsv_bits and ext.begin_inbound(rsv & ext.rsv_bits)]
+        self._decoders = tuple(ext for ext in self._extensions
+                               if rsv & ext.rsv_bits and ext.begin_inbound(rsv & ext.rsv_bits))
+
+    def _decode(self, payload: bytes, message_finished: bool) -> bytes:
+        """Undo the extensions, in the reverse order of negotiation (RFC 6455 §9),
+        producing no more than the message's remaining budget."""
+        limit = self._max_message
+        for ext in reversed(self._decoders):
+            payload = ext.decode(payload, message_finished, None if limit is None else limit - self._size)
+        if message_finished:
+            self._decoders = ()
+        return payload
 
     def _data(self, payload: bytes, frame_finished: bool) -> Optional[Event]:
         """A piece of a data message's payload, in order."""
         message_finished = frame_finished and self._frame_fin
         if self._decoders:
-            # Extensions apply in the reverse order of negotiation (RFC 6455 §9).
-            for ext in reversed(self._decoders):
-                budget = None if self._max_message is None else self._max_message - self._size
-                payload = ext.decode(payload, message_finished, budget)
+            payload = self._decode(payload, message_finished)
         self._size += len(payload)
         if self._max_message is not None and self._size > self._max_message:
             raise ProtocolFault(TOO_BIG, f"message over the {self._max_message}-byte limit")
@@ -280,9 +290,10 @@ class Reader:
         if message_finished:
             self._opcode = 0
             self._size = 0
-            self._decoders = []
         if self._whole:
             return self._collect(payload, is_text, message_finished)
+        if not payload and not frame_finished:
+            return None  # e.g. a compressed piece that inflated to nothing yet
         if not is_text:
             return BytesMessage(payload, frame_finished, message_finished)
         utf8 = self._utf8

@@ -27,7 +27,8 @@ class Writer:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be at least 1")
         self._client = client
-        self._extensions = [ext for ext in extensions if ext.rsv_bits]
+        # Only negotiated extensions that claim RSV bits see the data path.
+        self._extensions = [ext for ext in extensions if ext.rsv_bits and ext.enabled()]
         self._fragment_size = fragment_size
         self._opcode = 0  # the data message under way (0: none)
         self._encoders: list[Extension] = []

@@ -49,6 +49,7 @@ _CLIENT_BITS = "client_max_window_bits"
 _KNOWN = frozenset(_FLAGS + (_SERVER_BITS, _CLIENT_BITS))
 # zlib's max_length is a Py_ssize_t; a bound this large is no bound.
 _NO_LIMIT = sys.maxsize
+_CLOSE_PROTOCOL_ERROR = 1002
 _CLOSE_INVALID_DATA = 1007
 _CLOSE_TOO_BIG = 1009
 
@@ -301,6 +302,11 @@ class PerMessageDeflate(Extension):
         a message without it is passed through unchanged."""
         if not rsv & RSV1:
             return False
+        if self.agreed is None:
+            # Handed to a Connection without negotiation (as hypercorn does):
+            # RFC 6455 §5.2, a non-zero RSV bit with no extension for it MUST
+            # fail the connection.
+            raise ProtocolFault(_CLOSE_PROTOCOL_ERROR, "RSV1 set but permessage-deflate was not negotiated")
         if self._inflater is None:
             self._inflater = zlib.decompressobj(-self._inflate_bits)
         return True
@@ -358,7 +364,8 @@ class PerMessageDeflate(Extension):
     def begin_outbound(self, size: Optional[int], compress: Optional[bool]) -> int:
         """Compress unless the sender opted out or the message is under the
         threshold (RFC 7692 §6: an endpoint may send any message uncompressed)."""
-        if compress is False:
+        if compress is False or self.agreed is None:
+            # Never compress for a peer that did not agree to it.
             return 0
         if compress is None and size is not None and size < self.threshold:
             return 0

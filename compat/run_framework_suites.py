@@ -62,6 +62,7 @@ class Leg:
     timed_out: bool = False
     crashed: Optional[str] = None  # pytest could not run / produce a report
     outcomes: dict[str, str] = field(default_factory=dict)  # test id -> outcome
+    flaky: set[str] = field(default_factory=set)  # failed, then passed on a rerun
     stamp: dict[str, object] = field(default_factory=dict)  # what the plugin saw
 
     def cell(self) -> str:
@@ -72,7 +73,8 @@ class Leg:
 
     @property
     def bad(self) -> set[str]:
-        return {t for t, o in self.outcomes.items() if o in ("failed", "error")}
+        """Tests that failed (or errored) and failed again when rerun."""
+        return {t for t, o in self.outcomes.items() if o in ("failed", "error")} - self.flaky
 
 
 def run(cmd: Sequence[str], **kw: object) -> None:
@@ -86,7 +88,7 @@ def prepare(fw: Framework, work: Path, reuse: bool) -> tuple[Path, Path]:
     venv = base / "venv"
     python = venv / "bin" / "python"
     # the marker names what was installed: a changed pin or dependency list rebuilds
-    digest = hashlib.sha256(repr((fw.version, WSPROTO_PIN, fw.test_deps)).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(repr((fw.version, WSPROTO_PIN, fw.test_deps, fw.post_install)).encode()).hexdigest()[:12]
     marker = base / f".ready-{digest}"
     src = base / "src"
     if reuse and marker.exists() and python.exists():
@@ -101,6 +103,8 @@ def prepare(fw: Framework, work: Path, reuse: bool) -> tuple[Path, Path]:
                f"{fw.name}=={fw.version}", "-d", str(sdists)])
     (archive,) = sdists.iterdir()
     run(pip + ["install", str(archive), WSPROTO_PIN, *fw.test_deps])
+    if fw.post_install:
+        run(pip + ["install", "--no-deps", *fw.post_install])
     with tarfile.open(archive) as tar:
         tar.extractall(base / "unpacked", filter="data")
     (top,) = (base / "unpacked").iterdir()
@@ -109,7 +113,8 @@ def prepare(fw: Framework, work: Path, reuse: bool) -> tuple[Path, Path]:
     return python, src
 
 
-def parse_junit(path: Path, leg: Leg) -> None:
+def junit_outcomes(path: Path) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
     root = ET.parse(path).getroot()
     for case in root.iter("testcase"):
         name = f"{case.get('classname', '')}::{case.get('name', '')}"
@@ -122,14 +127,33 @@ def parse_junit(path: Path, leg: Leg) -> None:
             elif child.tag == "skipped":
                 outcome = "skipped"
         # a teardown error is reported as a second entry with the same name
-        if leg.outcomes.get(name) in ("failed", "error") and outcome == "passed":
+        if outcomes.get(name) in ("failed", "error") and outcome == "passed":
             continue
-        leg.outcomes[name] = outcome
+        outcomes[name] = outcome
+    return outcomes
+
+
+def parse_junit(path: Path, leg: Leg) -> None:
+    leg.outcomes = junit_outcomes(path)
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for outcome in leg.outcomes.values():
         counts[outcome] += 1
     leg.passed, leg.failed = counts["passed"], counts["failed"]
     leg.errors, leg.skipped = counts["error"], counts["skipped"]
+
+
+def pytest_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
+               timeout: float) -> tuple[Optional[int], bool]:
+    """Run one pytest process in its own session; kill it whole on timeout."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return proc.returncode, True
 
 
 def run_leg(fw: Framework, python: Path, src: Path, layer: bool, timeout: float,
@@ -140,9 +164,10 @@ def run_leg(fw: Framework, python: Path, src: Path, layer: bool, timeout: float,
     log = logs / f"{fw.name}-{tag}.log"
     for stale in (junit, stamp):
         stale.unlink(missing_ok=True)
+    cache = logs / f"cache-{fw.name}-{tag}"
+    shutil.rmtree(cache, ignore_errors=True)
     cmd = [str(python), "-m", "pytest", *fw.tests, "-o", "addopts=",
-           "-p", "no:cacheprovider", "-q", "-rfE", f"--junitxml={junit}",
-           *fw.pytest_args]
+           "-o", f"cache_dir={cache}", "-q", "-rfE", *fw.pytest_args]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WSPROTO6455_AS_WSPROTO")}
     env.update(fw.extra_env)
     env["WSPROTO6455_COMPAT_STAMP"] = str(stamp)
@@ -156,20 +181,23 @@ def run_leg(fw: Framework, python: Path, src: Path, layer: bool, timeout: float,
         env["PYTHONPATH"] = os.pathsep.join(paths)
     leg = Leg()
     start = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=src / fw.rootdir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            leg.timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    returncode, leg.timed_out = pytest_run(cmd + [f"--junitxml={junit}"], src / fw.rootdir,
+                                           env, log, timeout)
     leg.seconds = time.monotonic() - start
     if junit.exists():
         parse_junit(junit, leg)
     else:
-        leg.crashed = "timeout" if leg.timed_out else f"exit {proc.returncode}, see {log}"
+        leg.crashed = "timeout" if leg.timed_out else f"exit {returncode}, see {log}"
+    if leg.bad and not leg.timed_out:
+        # Rerun the failures once: a test that passes now is flaky (timing),
+        # reported as such rather than blamed on either implementation.
+        rerun = logs / f"{fw.name}-{tag}.rerun.xml"
+        rerun.unlink(missing_ok=True)
+        pytest_run(cmd + ["--lf", f"--junitxml={rerun}"], src / fw.rootdir, env,
+                   logs / f"{fw.name}-{tag}.rerun.log", timeout)
+        if rerun.exists():
+            again = junit_outcomes(rerun)
+            leg.flaky = {t for t in leg.bad if again.get(t) == "passed"}
     if stamp.exists():
         leg.stamp = json.loads(stamp.read_text())
     if layer and not leg.crashed and not leg.stamp.get("active"):
@@ -189,6 +217,9 @@ def note_for(fw: Framework, base: Leg, ours: Leg) -> str:
     only_base = sorted(base.bad - ours.bad)
     if only_base:
         parts.append(f"{len(only_base)} failing only with real wsproto")
+    for leg, name in ((base, "wsproto"), (ours, "wsproto6455")):
+        if leg.flaky:
+            parts.append(f"{len(leg.flaky)} flaky with {name} (failed, then passed on rerun)")
     if ours.stamp.get("real_wsproto_loaded"):
         parts.append("real wsproto was imported too")
     return "; ".join(p for p in parts if p)
@@ -209,6 +240,8 @@ def render(rows: list[tuple[Framework, Leg, Leg]]) -> str:
             ("fail only with wsproto6455", sorted(ours.bad - base.bad)),
             ("fail in both legs (framework environment)", sorted(base.bad & ours.bad)),
             ("fail only with real wsproto", sorted(base.bad - ours.bad)),
+            ("flaky with real wsproto", sorted(base.flaky)),
+            ("flaky with wsproto6455", sorted(ours.flaky)),
         ):
             if names:
                 details.append(f"\n**{fw.name}: {title}**\n")
@@ -229,7 +262,10 @@ def write_results(table: str, rows: list[tuple[Framework, Leg, Leg]], path: Path
         "Each framework is installed from its PyPI sdist into a throwaway venv with its "
         "test dependencies; its own tests run twice: once with real wsproto, once with "
         "`-p wsproto6455.compat.pytest_plugin` (every `import wsproto...` resolves to the "
-        "layer). Counts are tests, parametrisations included.\n\n"
+        "layer). Counts are tests, parametrisations included, from the first run of each "
+        "leg; failures are rerun once (`--lf`) and those that then pass are reported as "
+        "flaky (timing-sensitive tests on a loaded machine), not as differences. A test "
+        "failing in both legs comes from the framework's own environment.\n\n"
         + table
         + f"\nWall time (baseline + layer): {timing}.\n"
     )

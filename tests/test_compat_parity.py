@@ -360,6 +360,7 @@ def coalesce(events: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize("payload", [b"\x03\xe8", b"\x0b\xb8", b"\x0f\xa0bye", b""])
 def test_server_valid_close_matches(payload: bytes) -> None:
+    """Including the repr: a known code is a CloseReason member, as in wsproto."""
     def run(lib: ModuleType) -> Any:
         server, _ = open_server(lib)
         server.receive_data(mask_frame(0x8, payload))
@@ -572,3 +573,23 @@ def test_extension_not_negotiated_is_not_used() -> None:
     theirs, mine = both(run)
     assert mine == theirs
     assert mine[0] == b"\x81\x05hello"
+
+
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\nX-Why: no\r\n\r\nnope!",
+    b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+], ids=["content-length", "chunked", "empty"])
+def test_client_receives_rejection_like_wsproto(response: bytes) -> None:
+    """trio-websocket reads status, headers, has_body and the RejectData pieces."""
+    def run(lib: ModuleType) -> Any:
+        client = lib.WSConnection(lib.ConnectionType.CLIENT)
+        client.send(lib.events.Request(host="example.com", target="/"))
+        client.receive_data(response)
+        events = events_of(client)
+        (name, reject), *data = events
+        body = b"".join(fields["data"] for _, fields in data)
+        finished = [fields["body_finished"] for _, fields in data][-1:]
+        return name, reject, body, finished, client.state.name
+    theirs, mine = both(run)
+    assert mine == theirs

@@ -1,5 +1,5 @@
 """``python -m benchmarks``: see :mod:`benchmarks.run`."""
 
-from .run import main
+from .run import main as _main
 
-raise SystemExit(main())
+raise SystemExit(_main())

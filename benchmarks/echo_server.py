@@ -37,7 +37,7 @@ async def ours() -> int:
     from wsproto6455.asyncio import serve
 
     server = await serve(_echo_messages, HOST, 0)
-    return server.port
+    return int(server.port)
 
 
 async def websockets() -> int:
@@ -45,7 +45,7 @@ async def websockets() -> int:
 
     sock = _listening_socket()
     await serve(_echo_messages, sock=sock)
-    return sock.getsockname()[1]
+    return int(sock.getsockname()[1])
 
 
 async def aiohttp() -> int:
@@ -67,13 +67,13 @@ async def aiohttp() -> int:
     await runner.setup()
     sock = _listening_socket()
     await web.SockSite(runner, sock).start()
-    return sock.getsockname()[1]
+    return int(sock.getsockname()[1])
 
 
 async def picows() -> int:
     from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
-    class Echo(WSListener):  # type: ignore[misc]
+    class Echo(WSListener):
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
             if frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
@@ -83,7 +83,7 @@ async def picows() -> int:
 
     sock = _listening_socket()
     await ws_create_server(lambda request: Echo(), sock=sock)
-    return sock.getsockname()[1]
+    return int(sock.getsockname()[1])
 
 
 SERVERS: dict[str, Callable[[], Awaitable[int]]] = {

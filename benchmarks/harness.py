@@ -24,13 +24,22 @@ class Mode:
     name: str
     repeats: int  # rounds per row; the median is reported
     repeat_time: float  # seconds each cell runs per round
+    row_time: float = 0.0  # rows whose rounds are slower get fewer rounds (at least 3)
     calibrate: bool = True  # False: one call per round (smoke mode)
+
+    def rounds(self, round_time: float) -> int:
+        if self.repeats * round_time <= self.row_time:
+            return self.repeats
+        return min(self.repeats, max(3, int(self.row_time / round_time)))
 
 
 MODES = {
     "smoke": Mode("smoke", repeats=1, repeat_time=0.0, calibrate=False),
-    "quick": Mode("quick", repeats=3, repeat_time=0.02),
-    "full": Mode("full", repeats=5, repeat_time=0.12),
+    # Many short rounds rather than a few long ones: on a shared machine a
+    # burst of load then spoils a few samples, which the median discards.
+    # Rows of large messages (one call outlasts a round) get fewer rounds.
+    "quick": Mode("quick", repeats=5, repeat_time=0.008, row_time=0.3),
+    "full": Mode("full", repeats=9, repeat_time=0.06, row_time=6.0),
 }
 
 
@@ -41,7 +50,7 @@ class Cell:
 
     column: str
     fn: Callable[[], object]
-    units: int = 1
+    units: float = 1
     nbytes: int = 0
 
 
@@ -76,6 +85,7 @@ class Result:
     unit: str
     value: Optional[float] = None  # units per second (or bytes, see ``lower_is_better``)
     mb_per_s: Optional[float] = None  # payload megabytes (10**6) per second
+    best: Optional[float] = None  # the fastest round's figure: steadier than the median under load
     lower_is_better: bool = False
     ratio: Optional[float] = None  # filled by :func:`add_ratios`
     repeats: int = 0
@@ -115,24 +125,28 @@ def _time_loops(fn: Callable[[], object], loops: int) -> float:
             gc.enable()
 
 
-def calibrate(fn: Callable[[], object], target: float) -> int:
-    """Loops needed for one round of ``fn`` to last about ``target`` seconds."""
+def calibrate(fn: Callable[[], object], target: float) -> tuple[int, float]:
+    """Loops needed for one round of ``fn`` to last about ``target`` seconds,
+    and how long a round will then take."""
     loops = 1
     while True:
         elapsed = _time_loops(fn, loops)
         # Extrapolate only from a run long enough for the clock to be trusted.
         if elapsed >= min(target, 0.005) or loops >= 1 << 24:
             per_call = elapsed / loops
-            return max(1, math.ceil(target / per_call)) if per_call > 0 else loops
+            loops = max(1, math.ceil(target / per_call)) if per_call > 0 else loops
+            return loops, loops * per_call
         loops *= 4
 
 
 def measure_row(row: Row, mode: Mode) -> list[Result]:
     """Time every cell of ``row``; skipped columns become noted results."""
-    loops = [calibrate(c.fn, mode.repeat_time) if mode.calibrate else 1 for c in row.cells]
+    calibrated = [calibrate(c.fn, mode.repeat_time) if mode.calibrate else (1, 0.0) for c in row.cells]
+    loops = [n for n, _ in calibrated]
+    rounds = mode.rounds(sum(t for _, t in calibrated))
     samples: list[list[float]] = [[] for _ in row.cells]
     n = len(row.cells)
-    for r in range(mode.repeats):
+    for r in range(rounds):
         for i in [(r + k) % n for k in range(n)]:  # rotate the starting cell
             samples[i].append(_time_loops(row.cells[i].fn, loops[i]) / loops[i])
     results = []
@@ -142,8 +156,9 @@ def measure_row(row: Row, mode: Mode) -> list[Result]:
             Result(
                 row.family, row.case, row.size, cell.column, row.unit,
                 value=cell.units / per_call,
+                best=cell.units / min(times),
                 mb_per_s=cell.nbytes / per_call / 1e6 if cell.nbytes else None,
-                repeats=mode.repeats,
+                repeats=rounds,
             )
         )
     results += skipped_results(row.family, row.case, row.size, row.unit, row.skipped)
@@ -166,7 +181,7 @@ def add_ratios(results: list[Result]) -> None:
     processes."""
     rows: dict[tuple[str, str, int], list[Result]] = {}
     for res in results:
-        if res.value is not None:
+        if res.value is not None and res.ratio is None:  # not ratioed in another process
             rows.setdefault((res.family, res.case, res.size), []).append(res)
     for members in rows.values():
         pick = min if members[0].lower_is_better else max

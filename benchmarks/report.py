@@ -10,12 +10,14 @@ import sys
 import zlib
 from typing import Any, Callable, Iterable, Optional
 
+from . import targets
 from .harness import Result
 from .payloads import size_label
 
 #: Column order of every table; a table shows the columns it has results for.
 COLUMNS = [
-    "wsproto6455 (speedups)", "wsproto6455 (pure)", "wsproto", "websockets", "aiohttp",
+    "wsproto6455 (speedups)", "wsproto6455 (speedups, whole)", "wsproto6455 (pure)",
+    "wsproto6455 (pure, whole)", "wsproto", "websockets", "aiohttp",
     "aiohttp (py)", "picows", "bytes.decode", "wsaccel", "zlib alone",
 ]
 _DISTRIBUTIONS = ["wsproto6455", "wsproto", "websockets", "aiohttp", "picows", "wsaccel"]
@@ -115,12 +117,17 @@ def _render(
 
 def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-    fmt = lambda row: "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()  # noqa: E731
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
+
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(row) for row in rows]
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
-    fmt = lambda row: "| " + " | ".join(row) + " |"  # noqa: E731
+    def fmt(row: list[str]) -> str:
+        return "| " + " | ".join(row) + " |"
+
     return [fmt(header), fmt(["---"] * len(header))] + [fmt(row) for row in rows]
 
 
@@ -135,12 +142,15 @@ LEGEND = (
 METHOD = """\
 How to read these figures:
 
-- Same process, same inputs: every column is timed in the same rounds (order rotated each
-  round, median of the rounds), on identical bytes built by `benchmarks/wire.py`. The only
-  exception is **wsproto6455 (pure)** in the connection-level tables: the backend is chosen at
-  import, so a subprocess with `WSPROTO6455_NO_SPEEDUPS=1` measures it right after the main
-  run; compare it with care on a noisy machine. Its kernels (masking, UTF-8) are imported
-  directly and measured in-process.
+- Same process, same inputs: every column of a table is timed in the same rounds (order
+  rotated each round, median of the rounds), on identical bytes built by `benchmarks/wire.py`.
+  The exception is **wsproto6455 (pure)** in the connection-level tables: the backend is
+  chosen at import, so a subprocess with `WSPROTO6455_NO_SPEEDUPS=1` measures it, again
+  beside all the peers; its ratio is to the best library of that subprocess's row, and the
+  targets compare it with the peers of that subprocess (they are in the JSON as
+  `pure_run_peers`). The pure kernels (masking, UTF-8) are imported directly and measured
+  in-process. "(…, whole)": wsproto6455 with `whole_messages=True` (one event per message,
+  as websockets and aiohttp deliver them); the default is wsproto's frame-by-frame delivery.
 - The machine is shared (2 cores, other jobs running): absolute figures move between runs;
   the ratios within one table are what count.
 - Parsing: a server connection after a real handshake is fed masked client text frames
@@ -158,8 +168,10 @@ How to read these figures:
   (`permessage-deflate; client_max_window_bits`), each library configured as its own server
   does by default (websockets: `serve()`'s 12-bit windows and memLevel 5; wsproto6455, wsproto:
   `PerMessageDeflate()`; aiohttp: `compress=15`). Client messages are compressed like a
-  browser's (zlib defaults, context takeover). Large aiohttp compressions run in an executor,
-  as aiohttp does. "zlib alone" does only the (de)compression of the same messages.
+  browser's (zlib defaults, context takeover). aiohttp compresses at level 1 (Z_BEST_SPEED),
+  the others at zlib's default level 6: that, not framing, is its lead on large messages;
+  its large compressions run in an executor, as aiohttp does. "zlib alone" does only the
+  (de)compression of the same messages (level 6, 15-bit window).
 - Handshake: a new connection per call; the client case includes a shared helper that
   computes the 101 from the request's key (same cost in every column). aiohttp has no sans-IO
   handshake.
@@ -173,6 +185,18 @@ How to read these figures:
 """
 
 
+def _targets(
+    table: Callable[[list[str], list[list[str]]], list[str]], heading: str, results: list[Result],
+    pure_peers: list[Result],
+) -> list[str]:
+    met = targets.rows(results, pure_peers)
+    if not met:
+        return []
+    note = ("A goal in msg/s was set next to a peer's figure on these machines; it is restated as a "
+            "ratio to that peer measured in this run, which decides 'met'.")
+    return ["", heading, "", note, ""] + table(targets.HEADER, met)
+
+
 def _facts(meta: dict[str, Any]) -> list[str]:
     m = meta["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -184,21 +208,24 @@ def _facts(meta: dict[str, Any]) -> list[str]:
     ]
 
 
-def text(meta: dict[str, Any], results: list[Result], titles: dict[str, str], missing: dict[str, str]) -> str:
+def text(meta: dict[str, Any], results: list[Result], pure_peers: list[Result], titles: dict[str, str],
+         missing: dict[str, str]) -> str:
     lines = _facts(meta) + [f"not available: {c}: {n}" for c, n in missing.items()] + ["", LEGEND]
     lines += _render(results, titles, _aligned, lambda title: f"== {title} ==")
+    lines += _targets(_aligned, "== Targets (issues 2, 3, 4, 6) ==", results, pure_peers)
     return "\n".join(lines) + "\n"
 
 
 def markdown(
-    meta: dict[str, Any], results: list[Result], titles: dict[str, str], missing: dict[str, str],
-    preamble: Optional[str] = None,
+    meta: dict[str, Any], results: list[Result], pure_peers: list[Result], titles: dict[str, str],
+    missing: dict[str, str], preamble: Optional[str] = None,
 ) -> str:
     lines = ["# Benchmark results", ""]
     if preamble:
         lines += [preamble, ""]
     lines += [f"- {fact}" for fact in _facts(meta)]
     lines += [f"- not available: {c}: {n}" for c, n in missing.items()]
+    lines += _targets(_markdown, "## Targets (issues 2, 3, 4, 6)", results, pure_peers)
     lines += ["", LEGEND, "", METHOD]
     lines += _render(results, titles, _markdown, lambda title: f"## {title}")
     return "\n".join(lines) + "\n"

@@ -14,9 +14,9 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:
     # ``python benchmarks/run.py``: run it as the package instead.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.run import main
+    from benchmarks.run import main as _main
 
-    sys.exit(main())
+    sys.exit(_main())
 
 import argparse
 import json
@@ -67,8 +67,9 @@ def _run_families(families: list[Family], ctx: Context) -> list[Result]:
     return results
 
 
-def _pure_results(families: list[Family], mode: str) -> list[Result]:
-    """The wsproto6455 (pure) column, measured in a subprocess."""
+def _pure_run(families: list[Family], mode: str) -> tuple[list[Result], list[Result]]:
+    """The wsproto6455 (pure) columns, measured in a subprocess beside the
+    peers (so that their ratios are same-run ratios), and those peers."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pure.json"
         command = [sys.executable, "-m", "benchmarks", "--pure-child", "--json", str(out),
@@ -77,7 +78,9 @@ def _pure_results(families: list[Family], mode: str) -> list[Result]:
             command.append(f"--{mode}")
         env = {**os.environ, "WSPROTO6455_NO_SPEEDUPS": "1"}
         subprocess.run(command, cwd=ROOT, env=env, check=True)
-        return [Result(**record) for record in json.loads(out.read_text())["results"]]
+        results = [Result(**record) for record in json.loads(out.read_text())["results"]]
+    ours = [r for r in results if r.column.startswith("wsproto6455 (pure")]
+    return ours, [r for r in results if not r.column.startswith("wsproto6455")]
 
 
 def _speedups() -> Optional[bool]:
@@ -93,16 +96,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     families = [f for f in FAMILIES if not args.only or f.name in args.only]
     if args.pure_child:
         families = [f for f in families if f.backend_bound]
-    peers, missing = adapters.load(only_ours=args.pure_child)
+    peers, missing = adapters.load()
     started = time.time()
     results = _run_families(families, Context(mode, peers, pure_child=args.pure_child))
 
     speedups = _speedups()
     bound = [f for f in families if f.backend_bound]
+    pure_peers: list[Result] = []  # the peers as measured beside the pure backend
     if speedups and bound and not (args.pure_child or args.no_pure):
         print("[wsproto6455 (pure)] subprocess ...", file=sys.stderr, flush=True)
         try:
-            results += _pure_results(bound, mode.name)
+            pure, pure_peers = _pure_run(bound, mode.name)
+            results += pure
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
             missing["wsproto6455 (pure)"] = f"pure-backend subprocess failed: {exc}"
     add_ratios(results)
@@ -116,13 +121,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "machine": report.machine(),
     }
     titles = {f.name: f.title for f in FAMILIES}
-    payload = {"meta": meta, "missing": missing, "results": [r.as_json() for r in results]}
+    payload = {
+        "meta": meta, "missing": missing, "results": [r.as_json() for r in results],
+        "pure_run_peers": [r.as_json() for r in pure_peers],
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
     if not args.pure_child:
-        sys.stdout.write(report.text(meta, results, titles, missing))
+        sys.stdout.write(report.text(meta, results, pure_peers, titles, missing))
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(meta, results, titles, missing))
+        Path(args.markdown).write_text(report.markdown(meta, results, pure_peers, titles, missing))
     return 0
 
 

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +21,13 @@ from benchmarks.harness import REFERENCES, Result, add_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {
-    "family", "case", "size", "column", "unit", "value", "mb_per_s",
+    "family", "case", "size", "column", "unit", "value", "mb_per_s", "best",
     "lower_is_better", "ratio", "repeats", "note",
 }
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "smoke.json"
     markdown = out.with_suffix(".md")
     run = subprocess.run(
@@ -36,10 +37,11 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert run.returncode == 0, run.stderr[-4000:]
     assert "== Masking" in run.stdout
     assert markdown.read_text().startswith("# Benchmark results")
-    return json.loads(out.read_text())
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
 
 
-def test_meta_describes_the_run(smoke: dict) -> None:
+def test_meta_describes_the_run(smoke: dict[str, Any]) -> None:
     meta = smoke["meta"]
     assert meta["mode"] == "smoke"
     assert meta["command"].startswith("python -m benchmarks")
@@ -49,12 +51,12 @@ def test_meta_describes_the_run(smoke: dict) -> None:
     assert isinstance(smoke["missing"], dict)
 
 
-def test_every_family_reports(smoke: dict) -> None:
+def test_every_family_reports(smoke: dict[str, Any]) -> None:
     families = {record["family"] for record in smoke["results"]}
     assert families == {family.name for family in FAMILIES}
 
 
-def test_records_are_well_formed(smoke: dict) -> None:
+def test_records_are_well_formed(smoke: dict[str, Any]) -> None:
     for record in smoke["results"]:
         assert set(record) == RESULT_KEYS, record
         # A figure, or a note saying why there is none.
@@ -65,7 +67,7 @@ def test_records_are_well_formed(smoke: dict) -> None:
             assert record["ratio"] <= 1.0 + 1e-9 or not capped, record
 
 
-def test_wsproto6455_columns_are_measured(smoke: dict) -> None:
+def test_wsproto6455_columns_are_measured(smoke: dict[str, Any]) -> None:
     measured = {r["column"] for r in smoke["results"] if r["family"] == "parse" and r["value"]}
     assert measured & {"wsproto6455 (speedups)", "wsproto6455 (pure)"}, measured
 

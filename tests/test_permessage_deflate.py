@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from wsproto6455.errors import ProtocolFault, RemoteProtocolError
 from wsproto6455.extensions import RSV1, Extension, PerMessageDeflate
-from wsproto6455.extensions.params import parse_params
+from wsproto6455.http import parse_extension_params as parse_params
 
 TAIL = b"\x00\x00\xff\xff"
 

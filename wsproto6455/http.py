@@ -30,7 +30,7 @@ _STATUS_LINE_RE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7
 _CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?")
 
 
-class HTTPError(Exception):
+class HTTPError(ValueError):
     """Malformed or oversized HTTP; ``status`` is the response a server should give."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -151,8 +151,8 @@ def _quoted_string(text: str, pos: int) -> tuple[str, int]:
             if pos == len(text):
                 break
             char = text[pos]
-        if char in "\r\n\x00":
-            break
+        if char != "\t" and (char < " " or char == "\x7f"):
+            break  # RFC 7230 §3.2.6: no control characters in qdtext or quoted-pair
         out.append(char)
         pos += 1
     raise HTTPError("unterminated quoted-string")
@@ -211,21 +211,7 @@ def parse_extension_list(values: list[bytes]) -> list[ExtensionItem]:
             pos = _skip_ows(text, pos)
             if pos < len(text) and text[pos] != ",":
                 name, pos = _token(text, pos)
-                params: list[tuple[str, Optional[str]]] = []
-                pos = _skip_ows(text, pos)
-                while pos < len(text) and text[pos] == ";":
-                    pos = _skip_ows(text, pos + 1)
-                    param, pos = _token(text, pos)
-                    pos = _skip_ows(text, pos)
-                    param_value: Optional[str] = None
-                    if pos < len(text) and text[pos] == "=":
-                        pos = _skip_ows(text, pos + 1)
-                        if pos < len(text) and text[pos] == '"':
-                            param_value, pos = _quoted_string(text, pos)
-                        else:
-                            param_value, pos = _token(text, pos)
-                        pos = _skip_ows(text, pos)
-                    params.append((param, param_value))
+                params, pos = _extension_params(text, pos)
                 items.append((name, params))
             if pos == len(text):
                 break
@@ -233,6 +219,45 @@ def parse_extension_list(values: list[bytes]) -> list[ExtensionItem]:
                 raise HTTPError(f"malformed extension list {text!r}")
             pos += 1
     return items
+
+
+def _extension_params(text: str, pos: int, strict: bool = False
+                      ) -> tuple[list[tuple[str, Optional[str]]], int]:
+    """``*( ";" extension-param )`` from ``pos``; returns the params and the end.
+
+    ``strict`` applies RFC 6455 §9.1's "the value after quoted-string
+    unescaping MUST conform to the 'token' ABNF"; the header as a whole is
+    read leniently, so an extension we do not support cannot fail the
+    handshake, and each extension checks its own parameters strictly."""
+    params: list[tuple[str, Optional[str]]] = []
+    pos = _skip_ows(text, pos)
+    while pos < len(text) and text[pos] == ";":
+        pos = _skip_ows(text, pos + 1)
+        param, pos = _token(text, pos)
+        pos = _skip_ows(text, pos)
+        value: Optional[str] = None
+        if pos < len(text) and text[pos] == "=":
+            pos = _skip_ows(text, pos + 1)
+            if pos < len(text) and text[pos] == '"':
+                value, pos = _quoted_string(text, pos)
+                if strict and not _TOKEN_STR_RE.fullmatch(value):
+                    raise HTTPError(f"quoted value of {param} is not a token")
+            else:
+                value, pos = _token(text, pos)
+            pos = _skip_ows(text, pos)
+        params.append((param, value))
+    return params, pos
+
+
+def parse_extension_params(text: str) -> list[tuple[str, Optional[str]]]:
+    """The parameters of one extension as its text gives them (``a; b="1"``),
+    without the extension's name. HTTPError (a ValueError) if malformed."""
+    if not text.strip(" \t"):
+        return []
+    params, pos = _extension_params(";" + text, 0, strict=True)
+    if pos != len(text) + 1:
+        raise HTTPError(f"malformed extension parameters {text!r}")
+    return params
 
 
 def format_extension_params(params: list[tuple[str, Optional[str]]]) -> str:

@@ -12,6 +12,7 @@ from .base import Conn, Deflate, Peer
 # wsproto6455 column is named after the backend this process imported.
 _FACTORIES = [
     ("wsproto6455", "ours:peer"),
+    ("wsproto6455 whole", "ours:whole_peer"),
     ("wsproto", "wsproto_peer:peer"),
     ("websockets", "websockets_peer:peer"),
     ("aiohttp", "aiohttp_peer:compiled_peer"),
@@ -25,13 +26,11 @@ def _factory(spec: str) -> Callable[[], Peer]:
     return factory
 
 
-def load(only_ours: bool = False) -> tuple[list[Peer], dict[str, str]]:
+def load() -> tuple[list[Peer], dict[str, str]]:
     """The peers available here, and a note for each one that is not."""
     peers: list[Peer] = []
     missing: dict[str, str] = {}
     for column, spec in _FACTORIES:
-        if only_ours and column != "wsproto6455":
-            continue
         try:
             peers.append(_factory(spec)())
         except Exception as exc:  # noqa: BLE001 - not installed or broken: a note

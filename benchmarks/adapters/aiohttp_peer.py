@@ -124,7 +124,7 @@ def _unsupported(exc: Unsupported) -> Any:
 
 
 def compiled_peer() -> AiohttpPeer:
-    import aiohttp._websocket.reader_c  # noqa: F401 - ImportError: not compiled
+    import aiohttp._websocket.reader_c  # type: ignore[import-not-found]  # noqa: F401 - ImportError: not compiled
 
     return AiohttpPeer("aiohttp", "aiohttp._websocket.reader_c", writes=True)
 

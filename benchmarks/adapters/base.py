@@ -39,6 +39,7 @@ class Peer:
     column = ""
     distribution = ""  # for the version in the report
     sans_io = True  # False: no connection object of its own (memory is not comparable)
+    variant = False  # True: another setting of a library already in the table (parse cases only)
 
     def version(self) -> str:
         return importlib.metadata.version(self.distribution)

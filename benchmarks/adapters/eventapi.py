@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from .. import wire
-from .base import Conn, Deflate, Peer, lean_deflate_kwargs
+from .base import Conn, Deflate, Peer
 
 
 class EventApiPeer(Peer):

@@ -20,9 +20,22 @@ def column() -> str:
     return "wsproto6455 (speedups)" if speedups_active() else "wsproto6455 (pure)"
 
 
-def peer() -> EventApiPeer:
+def peer(whole_messages: bool = False) -> EventApiPeer:
     lean: dict[str, Any] = {**lean_deflate_kwargs(), "memory_level": LEAN_MEM_LEVEL}
+    options: dict[str, Any] = {"max_message_size": LIMIT}
+    name = column()
+    if whole_messages:
+        options["whole_messages"] = True
+        name = name.replace(")", ", whole)")
     try:
-        return EventApiPeer(column(), "wsproto6455", {"max_message_size": LIMIT}, lean)
+        result = EventApiPeer(name, "wsproto6455", options, lean)
     except AttributeError as exc:  # the package is there, the core not yet
         raise Unsupported(f"wsproto6455 core not importable ({exc})") from exc
+    result.variant = whole_messages
+    return result
+
+
+def whole_peer() -> EventApiPeer:
+    """Our option beyond wsproto: one event per message, as websockets and
+    aiohttp deliver them (the default is wsproto's frame-by-frame)."""
+    return peer(whole_messages=True)

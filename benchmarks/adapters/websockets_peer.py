@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, cast
 
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import (
@@ -19,7 +19,7 @@ from .. import wire
 from .base import LEAN_MEM_LEVEL, LEAN_WINDOW, LIMIT, Conn, Deflate, Peer
 
 
-def _server_extensions(deflate: Deflate) -> Optional[list[Any]]:
+def _server_extensions(deflate: Deflate) -> Optional[Sequence[Any]]:
     if deflate == "lean":
         return [
             ServerPerMessageDeflateFactory(
@@ -40,7 +40,7 @@ class WebsocketsPeer(Peer):
         protocol = ServerProtocol(extensions=_server_extensions(deflate), max_size=LIMIT)
         protocol.receive_data(request)
         [parsed] = protocol.events_received()
-        protocol.send_response(protocol.accept(parsed))
+        protocol.send_response(protocol.accept(cast(Any, parsed)))
         return protocol, b"".join(protocol.data_to_send())
 
     def _connected(self, deflate: Deflate) -> ClientProtocol:
@@ -60,13 +60,14 @@ class WebsocketsPeer(Peer):
 
         def send(text: str) -> list[bytes]:
             send_text(text.encode())  # websockets' send(str) encodes, as here
-            return data_to_send()
+            return cast("list[bytes]", data_to_send())
 
         return send
 
     def open_server(self, deflate: Deflate) -> Conn:
         protocol, response = self._accepted(wire.request(wire.BROWSER_OFFER if deflate else None), deflate)
-        receive_data, events_received = protocol.receive_data, protocol.events_received
+        receive_data = protocol.receive_data
+        events_received = cast(Callable[[], "list[Any]"], protocol.events_received)  # data frames here
 
         def feed(chunks: Sequence[bytes]) -> int:
             finished = 0

@@ -14,7 +14,7 @@ from ..harness import Mode, Result
 class Context:
     mode: Mode
     peers: list[Peer]  # the connection-level columns available here
-    pure_child: bool = False  # this process only fills the wsproto6455 (pure) column
+    pure_child: bool = False  # this process measures the wsproto6455 (pure) column
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 
 from .. import wire
-from ..adapters import Peer
+from ..adapters import Deflate, Peer
 from ..harness import Cell, Result
 from . import Context
-from .messages import run_cases
+from .messages import CellBuilder, run_cases
 
 
 def _server(peer: Peer, size: int) -> Cell:
@@ -27,6 +27,9 @@ def _client(peer: Peer, size: int) -> Cell:
     return Cell(peer.column, peer.connect)
 
 
+def cases(deflate: Deflate = None) -> dict[str, CellBuilder]:
+    return {"server: parse request, build 101": _server, "client: build request, check 101": _client}
+
+
 def run(ctx: Context) -> list[Result]:
-    cases = {"server: parse request, build 101": _server, "client: build request, check 101": _client}
-    return run_cases(ctx, "handshake", cases, unit="handshakes/s", sizes=(0,))
+    return run_cases(ctx, "handshake", cases(), unit="handshakes/s", sizes=(0,))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from ..harness import Cell, Row, Unsupported
 from ..payloads import SIZES
@@ -26,7 +26,7 @@ def speedups(name: str) -> object:
 
 
 def rows(
-    family: str, case: str, columns: dict[str, Callable[[bytes], Callable[[], object]]],
+    family: str, case: str, columns: Mapping[str, Callable[[bytes], Callable[[], object]]],
     payload: Callable[[int], bytes],
 ) -> Iterator[Row]:
     """Rows of ``case`` at every size; each column's builder gets the payload

@@ -51,7 +51,7 @@ def run(ctx: Context) -> list[Result]:
     count = _CONNECTIONS[ctx.mode.name]
     results = []
     for case, deflate in SETTINGS.items():
-        for peer in ctx.peers:
+        for peer in (p for p in ctx.peers if not p.variant):
             result = Result("memory", case, 0, peer.column, "bytes/conn", lower_is_better=True)
             try:
                 result.value = bytes_per_connection(peer, deflate, count)

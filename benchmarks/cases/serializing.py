@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import Callable
 
-from .. import wire
 from ..adapters import Deflate, Peer
 from ..harness import Cell, Result
 from ..payloads import texts
 from . import Context
-from .messages import ZLIB, run_cases
+from .messages import ZLIB, CellBuilder, run_cases
 
-def _sender(deflate: Deflate, client: bool) -> Callable[[Peer, int], Cell]:
+def _sender(deflate: Deflate, client: bool) -> CellBuilder:
     def build(peer: Peer, size: int) -> Cell:
         conn = peer.open_client(deflate) if client else peer.open_server(deflate)
         next_text = itertools.cycle(texts(size)).__next__
@@ -44,9 +42,12 @@ def _zlib_alone(size: int) -> Cell:
     return Cell(ZLIB, call, nbytes=size)
 
 
+def cases(deflate: Deflate) -> dict[str, CellBuilder]:
+    return {"server to client": _sender(deflate, False), "client to server (masked)": _sender(deflate, True)}
+
+
 def _run(ctx: Context, family: str, deflate: Deflate) -> list[Result]:
-    cases = {"server to client": _sender(deflate, False), "client to server (masked)": _sender(deflate, True)}
-    return run_cases(ctx, family, cases, extra={ZLIB: _zlib_alone} if deflate else None)
+    return run_cases(ctx, family, cases(deflate), extra={ZLIB: _zlib_alone} if deflate else None)
 
 
 def run_plain(ctx: Context) -> list[Result]:

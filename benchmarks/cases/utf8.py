@@ -21,7 +21,7 @@ def _validator(cls: Any) -> Callable[[bytes], Callable[[], object]]:
         validate, reset = validator.validate, validator.reset
 
         def call() -> bool:
-            ok = validate(data, True)
+            ok = bool(validate(data, True))
             reset()
             return ok
 
@@ -47,8 +47,11 @@ def _decode(data: bytes) -> Callable[[], object]:
 
 
 def _wsaccel(data: bytes) -> Callable[[], object]:
-    validator = load("wsaccel.utf8validator", "Utf8Validator")
-    call = lambda: validator().validate(data)  # type: ignore[operator]  # noqa: E731
+    validator: Any = load("wsaccel.utf8validator", "Utf8Validator")
+
+    def call() -> Any:
+        return validator().validate(data)  # (valid, ends on a code point, ...)
+
     assert call()[0], "valid UTF-8 refused"
     return call
 

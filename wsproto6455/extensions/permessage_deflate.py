@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Union
 
 from ..errors import ProtocolFault, RemoteProtocolError
+from ..http import parse_extension_params
 from .base import RSV1, Extension
-from .params import parse_params
 
 # The empty stored block that a sync flush ends with (RFC 7692 §7.2.1).
 _TAIL = b"\x00\x00\xff\xff"
@@ -259,7 +259,7 @@ class PerMessageDeflate(Extension):
         """Parse and validate offer or response parameters (ValueError if bad)."""
         text = _strip_own_name(text, self.name)
         params: Dict[str, Optional[str]] = {}
-        for name, value in parse_params(text):
+        for name, value in parse_extension_params(text):
             if name not in _KNOWN:
                 raise ValueError(f"unknown parameter {name}")
             if name in params:

@@ -24,7 +24,7 @@ from frame_helpers import CLIENT, RFC_MASK, SERVER, feed, parse_frames, xor_mask
 @pytest.fixture
 def rfc_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Client masking keys become the RFC 6455 §5.7 key."""
-    monkeypatch.setattr("wsproto6455.writer.os.urandom", lambda n: RFC_MASK[:n])
+    monkeypatch.setattr("wsproto6455.writer.os.urandom", lambda n: RFC_MASK * (n // 4))
 
 
 class TestRFC6455Section5_7Examples:

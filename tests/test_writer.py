@@ -64,12 +64,15 @@ class TestRFC6455Section5_3ClientMasking:
 
         def urandom(n: int) -> bytes:
             calls.append(n)
-            return b"\x01\x02\x03\x04"
+            return bytes(i % 256 for i in range(1, n + 1))
 
         monkeypatch.setattr("wsproto6455.writer.os.urandom", urandom)
-        data = Connection(CLIENT).send(BytesMessage(b"\x00\x00\x00\x00\x00"))
-        assert calls == [4]
+        conn = Connection(CLIENT)
+        data = conn.send(BytesMessage(b"\x00\x00\x00\x00\x00"))
         assert data == b"\x82\x85\x01\x02\x03\x04\x01\x02\x03\x04\x01"
+        # Keys are cut from one urandom read, each used once.
+        assert conn.send(BytesMessage(b"\x00"))[2:6] == b"\x05\x06\x07\x08"
+        assert len(calls) == 1 and calls[0] % 4 == 0
 
     @given(payload=st.binary(max_size=5000))
     def test_masked_payload_round_trips(self, payload: bytes) -> None:

@@ -225,8 +225,8 @@ class Reader:
                 payload = buf[pos:end]
             else:
                 payload = apply_mask(_span(buf, pos, end), key)
-            if fin and opcode and not self._whole:
-                # An unfragmented message: no state to keep.
+            if fin and opcode:
+                # An unfragmented message (whole in either delivery mode): no state to keep.
                 self._opcode = 0
                 if self._decoders:
                     payload = self._decode(payload, True)

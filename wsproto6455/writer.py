@@ -17,6 +17,13 @@ from .frames import MAX_CONTROL_PAYLOAD, Opcode, frame_header
 
 _TEXT = int(Opcode.TEXT)
 _BINARY = int(Opcode.BINARY)
+#: Headers of unmasked, final frames with a 7-bit length, by opcode and length.
+_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
+                  for opcode in (_TEXT, _BINARY)}
+#: Masking keys are cut from one urandom read of this size (a syscall per
+#: frame is a fifth of a small client send); each key is still fresh and
+#: unpredictable, as RFC 6455 §5.3 requires.
+_KEY_POOL_SIZE = 4096
 
 
 class Writer:
@@ -32,16 +39,37 @@ class Writer:
         self._fragment_size = fragment_size
         self._opcode = 0  # the data message under way (0: none)
         self._encoders: list[Extension] = []
+        # A server sending whole messages without extensions or fragmentation
+        # takes the short path in data().
+        self._plain_server = not client and not self._extensions and fragment_size is None
+        self._keys = b""
+        self._key_pos = 0
+
+    def _new_key(self) -> bytes:
+        pos = self._key_pos
+        if pos >= len(self._keys):
+            self._keys = os.urandom(_KEY_POOL_SIZE)
+            pos = 0
+        self._key_pos = pos + 4
+        return self._keys[pos:pos + 4]
 
     def _frame(self, fin: bool, rsv: int, opcode: int, payload: bytes) -> bytes:
         if self._client:
-            key = os.urandom(4)
+            key = self._new_key()
             return frame_header(fin, rsv, opcode, len(payload), key) + apply_mask(payload, key)
         return frame_header(fin, rsv, opcode, len(payload)) + payload
 
     def data(self, data: Union[str, bytes, bytearray, memoryview], finished: bool = True,
              compress: Optional[bool] = None) -> bytes:
         """The frames for (a piece of) a data message."""
+        if self._plain_server and finished and not self._opcode:
+            if isinstance(data, str):
+                payload, opcode = data.encode("utf-8"), _TEXT
+            else:
+                payload, opcode = bytes(data), _BINARY
+            if len(payload) < 126:
+                return _SMALL_HEADERS[opcode][len(payload)] + payload
+            return frame_header(True, 0, opcode, len(payload)) + payload
         if isinstance(data, str):
             opcode = _TEXT
             payload = data.encode("utf-8")

@@ -248,6 +248,7 @@ async def test_protocol_violation_closes_with_1002() -> None:
         event = await raw.next_event()
         assert isinstance(event, wev.CloseConnection) and event.code == 1002
         assert await asyncio.wait_for(raw.read_eof(), 2) == b""
+        await raw.close()
         await wait_until(lambda: outcome == [1002] and not server.connections)
 
 
@@ -280,3 +281,29 @@ async def test_close_is_idempotent_and_refuses_bad_codes() -> None:
                 await ws.recv()
             with pytest.raises(ConnectionClosed):
                 await ws.ping()
+
+
+@async_test()
+async def test_burst_of_messages_then_close_arrives_in_order() -> None:
+    # Frames written in one loop iteration are coalesced: the close frame
+    # must still come after every message, and nothing may be lost.
+    async def handler(ws: ServerConnection) -> None:
+        for n in range(1000):
+            await ws.send(f"{n}")
+        await ws.close(4000, "after the burst")
+
+    async with serve(handler, HOST, 0) as server:
+        async with connect(f"ws://{HOST}:{server.port}/") as ws:
+            got = []
+            with pytest.raises(ConnectionClosedError) as info:
+                while True:
+                    got.append(await ws.recv())
+        assert got == [f"{n}" for n in range(1000)]
+        assert (info.value.code, info.value.reason) == (4000, "after the burst")
+        async with ws_connect(f"ws://{HOST}:{server.port}/") as peer:
+            got = []
+            with pytest.raises(websockets.ConnectionClosedError):
+                while True:
+                    got.append(await peer.recv())
+            assert got == [f"{n}" for n in range(1000)]
+            assert peer.close_code == 4000

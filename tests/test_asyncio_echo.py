@@ -5,7 +5,7 @@ each as client and as server."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, Optional, Union
+from typing import Any, AsyncGenerator, Callable, Optional, Union
 
 import aiohttp
 import pytest
@@ -54,6 +54,7 @@ async def exchange_ours(port: int, compression: Optional[str]) -> list[Union[str
 
 async def exchange_websockets(port: int, compression: Optional[str]) -> list[Union[str, bytes]]:
     async with ws_connect(f"ws://{HOST}:{port}/", compression=compression, max_size=MiB) as ws:
+        assert ws.response is not None
         header = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert ("permessage-deflate" in header) == (compression is not None)
         received = []
@@ -115,7 +116,7 @@ async def wait_empty(server: Any) -> None:
 
 # -- our client, every server ------------------------------------------------
 
-async def websockets_server(compression: Optional[str]) -> AsyncIterator[int]:
+async def websockets_server(compression: Optional[str]) -> AsyncGenerator[int, None]:
     async def handler(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
@@ -124,7 +125,7 @@ async def websockets_server(compression: Optional[str]) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]
 
 
-async def aiohttp_server(compression: Optional[str]) -> AsyncIterator[int]:
+async def aiohttp_server(compression: Optional[str]) -> AsyncGenerator[int, None]:
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=compression is not None, max_msg_size=2 * MiB)
         await ws.prepare(request)
@@ -147,7 +148,7 @@ async def aiohttp_server(compression: Optional[str]) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-async def our_server(compression: Optional[str]) -> AsyncIterator[int]:
+async def our_server(compression: Optional[str]) -> AsyncGenerator[int, None]:
     async with serve(echo, HOST, 0, compression=compression) as server:
         yield server.port
 
@@ -269,3 +270,26 @@ async def test_per_message_compression_opt_out() -> None:
         await reader.readexactly(length)
         writer.close()
         await wait_until(lambda: not server.connections)
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+@async_test(timeout=30)
+async def test_pipelined_messages_arrive_complete_and_in_order(server: str) -> None:
+    # A producer that never waits for replies: its frames are coalesced into
+    # few writes; every echo must still come back, in order.
+    servers = SERVERS[server](None)
+    port = await servers.__anext__()
+    try:
+        async with connect(f"ws://{HOST}:{port}/", compression=None) as ws:
+            count = 3000
+
+            async def produce() -> None:
+                for n in range(count):
+                    await ws.send(f"{n}" if n % 2 else f"{n}".encode())
+
+            producer = asyncio.ensure_future(produce())
+            got = [await ws.recv() for _ in range(count)]
+            await producer
+        assert got == [f"{n}" if n % 2 else f"{n}".encode() for n in range(count)]
+    finally:
+        await servers.aclose()

@@ -113,6 +113,7 @@ async def test_unread_messages_pause_reading() -> None:
         await go.wait()
         for _ in range(COUNT):
             message = await ws.recv()
+            assert isinstance(message, bytes)
             received.append(message[0])
         state["reading again"] = ws._transport.is_reading()  # type: ignore[union-attr]
 

@@ -182,3 +182,55 @@ def test_option_errors() -> None:
             serve(never_called, HOST, 0, max_queue=0)
 
     asyncio.run(main())
+
+
+@async_test()
+async def test_huge_rejection_body_is_cut() -> None:
+    def reject(ws: ServerConnection, request: Request) -> tuple[int, Any, bytes]:
+        return 400, [], b"x" * (1 << 20)
+
+    async with serve(never_called, HOST, 0, process_request=reject) as server:
+        with pytest.raises(HandshakeRejected) as info:
+            await connect(f"ws://{HOST}:{server.port}/")
+        assert info.value.status == 400
+        assert info.value.body == b"x" * (64 << 10)
+        await wait_until(lambda: not server.connections)
+
+
+@async_test()
+async def test_rejection_body_delimited_by_close() -> None:
+    # No Content-Length: the body runs until the server closes (RFC 7230 §3.3.3).
+    async with RawServer(handshake=lambda request: None) as raw_server:
+        async def answer() -> None:
+            while not raw_server.writers:
+                await asyncio.sleep(0.005)
+            writer = raw_server.writers[0]
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\nnot you")
+            await writer.drain()
+            writer.close()
+
+        task = asyncio.ensure_future(answer())
+        with pytest.raises(HandshakeRejected) as info:
+            await connect(raw_server.uri)
+        await task
+    assert (info.value.status, info.value.body) == (403, b"not you")
+
+
+@async_test()
+async def test_frames_sent_with_the_request_are_not_lost() -> None:
+    # A client that does not wait for the 101 (RFC 6455 says it should):
+    # the frame that came in the same packet as the request still counts.
+    async def echo(ws: ServerConnection) -> None:
+        await ws.send(await ws.recv())
+
+    async with serve(echo, HOST, 0, compression=None) as server:
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+                     + b"\x81\x82\x00\x00\x00\x00hi")  # masked "hi", zero mask
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        assert await reader.readexactly(4) == b"\x81\x02hi"
+        writer.close()
+        await wait_until(lambda: not server.connections)

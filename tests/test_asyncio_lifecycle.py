@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Union
 
 import aiohttp
 import pytest
@@ -23,6 +23,7 @@ from wsproto6455.asyncio import (
     connect,
     serve,
 )
+from wsproto6455.errors import LocalProtocolError
 
 
 class Recorder:
@@ -158,6 +159,7 @@ async def test_server_keepalive_fails_a_peer_that_never_pongs() -> None:
         assert recorder.ws.close_code == 1011
         assert recorder.ws.close_reason == "keepalive ping timeout"
         assert await asyncio.wait_for(raw.read_eof(), 2) == b""
+        await raw.close()
         await wait_until(lambda: not server.connections)
 
 
@@ -200,6 +202,9 @@ async def test_ping_resolves_on_pong_from_websockets() -> None:
             with pytest.raises(ValueError):
                 await ws.ping(b"same")  # which pong would answer which?
             await waiter
+            with pytest.raises(LocalProtocolError):
+                await ws.ping(b"x" * 126)  # control frames carry at most 125 bytes
+            assert await (await ws.ping(b"x" * 125)) >= 0
 
 
 @async_test()
@@ -294,7 +299,7 @@ async def test_many_concurrent_clients() -> None:
         async for message in ws:
             await ws.send(message)
 
-    async def client(port: int, n: int) -> list[str]:
+    async def client(port: int, n: int) -> list[Union[str, bytes]]:
         async with connect(f"ws://{HOST}:{port}/") as ws:
             replies = []
             for i in range(20):
@@ -306,3 +311,50 @@ async def test_many_concurrent_clients() -> None:
         results = await asyncio.gather(*(client(server.port, n) for n in range(50)))
         await wait_until(lambda: not server.connections)
     assert results == [[f"{n}:{i}" for i in range(20)] for n in range(50)]
+
+
+@async_test()
+async def test_unsolicited_pong_and_addresses() -> None:
+    async with RawServer() as raw_server:
+        ws = await connect(raw_server.uri)
+        peer = await raw_server.connected.get()
+        await ws.pong(b"heartbeat")
+        event = await peer.next_event()
+        assert isinstance(event, wev.Pong) and event.payload == b"heartbeat"
+        assert ws.remote_address[:2] == (HOST, raw_server.port)
+        assert ws.local_address[0] == HOST
+        # An unsolicited pong from the peer is ignored.
+        peer.send(wev.Pong(payload=b"whatever"))
+        peer.send(wev.TextMessage(data="still here"))
+        assert await ws.recv() == "still here"
+        await peer.close()
+        await ws.wait_closed()
+
+
+@async_test()
+async def test_serve_forever_returns_when_closed() -> None:
+    server = await serve(lambda ws: ws.wait_closed(), HOST, 0)
+    forever = asyncio.ensure_future(server.serve_forever())
+    ws = await connect(f"ws://{HOST}:{server.port}/")
+    await asyncio.sleep(0)
+    assert not forever.done()
+    server.close()
+    await asyncio.wait_for(forever, 2)
+    await server.wait_closed()
+    await ws.wait_closed()
+    assert ws.close_code == 1001
+
+
+@async_test()
+async def test_server_vanishes_mid_message() -> None:
+    async with RawServer() as raw_server:
+        ws = await connect(raw_server.uri)
+        peer = await raw_server.connected.get()
+        peer.send_raw(b"\x82\x7e\x10\x00" + b"y" * 100)  # 4096-byte frame, 100 bytes of it
+        await peer.writer.drain()
+        peer.abort()
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.code == 1006
+        await ws.wait_closed()
+        assert ws.close_code == 1006

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
+from typing import Union
 
 import aiohttp
 import pytest
@@ -13,6 +16,8 @@ from tests.test_asyncio_support import HOST, async_test, tls, wait_until  # noqa
 from wsproto6455.asyncio import ServerConnection, connect, serve
 
 Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
+#: What asyncio (in debug mode only) reports when an incoming TLS handshake fails.
+TLS_FAILURE = "Error on transport creation for incoming connection"
 
 
 async def echo(ws: ServerConnection) -> None:
@@ -30,7 +35,8 @@ def test_wss_between_us(tls: Contexts, compression: str) -> None:
             async with connect(f"wss://{HOST}:{server.port}/", ssl=client_ctx,
                                compression=compression) as ws:
                 assert ws._transport.get_extra_info("ssl_object") is not None  # type: ignore[union-attr]
-                for message in ["secret", b"\x00" * 100_000, ""]:
+                messages: list[Union[str, bytes]] = ["secret", b"\x00" * 100_000, ""]
+                for message in messages:
                     await ws.send(message)
                     assert await ws.recv() == message
             assert ws.close_code == 1000
@@ -91,12 +97,31 @@ def test_wss_our_client_to_websockets_server(tls: Contexts) -> None:
 def test_untrusted_certificate_is_refused(tls: Contexts) -> None:
     server_ctx, _ = tls
 
-    @async_test()
+    @async_test(expected_errors=(TLS_FAILURE,))
     async def run() -> None:
         async with serve(echo, HOST, 0, ssl=server_ctx) as server:
             # The default context trusts the system's CAs, not our self-signed one.
             with pytest.raises(ssl.SSLCertVerificationError):
                 await connect(f"wss://{HOST}:{server.port}/")
             await wait_until(lambda: not server.connections)
+
+    run()
+
+
+def test_open_timeout_bounds_the_tls_handshake(tls: Contexts) -> None:
+    server_ctx, _ = tls
+
+    @async_test(expected_errors=(TLS_FAILURE,))
+    async def run() -> None:
+        async with serve(echo, HOST, 0, ssl=server_ctx, open_timeout=0.2) as server:
+            reader, writer = await asyncio.open_connection(HOST, server.port)  # no TLS hello
+            start = time.monotonic()
+            try:
+                data = await asyncio.wait_for(reader.read(), 5)
+            except ConnectionResetError:
+                data = b""
+            assert data == b""
+            assert time.monotonic() - start < 2
+            writer.close()
 
     run()

@@ -65,6 +65,10 @@ class ClientConnection(WebSocket):
             if event.body_finished:
                 self._handshake_done(self._rejected())
                 self._close_transport()
+            elif len(event.data) > room:
+                # Enough to report; don't read (or wait for) the rest.
+                self._handshake_done(self._rejected())
+                self._abort()
 
     def _handshake_failed(self, exc: RemoteProtocolError) -> None:
         self._handshake_done(InvalidHandshake(str(exc)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, List, Mapping, Tuple, Union
 
 Text = Union[str, bytes]
-HeadersLike = Union[Mapping[Text, Text], Iterable[Tuple[Text, Text]]]
+HeadersLike = Union[Mapping[str, Text], Mapping[bytes, Text], Iterable[Tuple[Text, Text]]]
 
 
 def _to_bytes(value: Text) -> bytes:

@@ -184,6 +184,7 @@ class Server:
         self._tasks: Set[asyncio.Task[None]] = set()
         self._server: Optional[asyncio.base_events.Server] = None
         self._stopped: Optional[asyncio.Future[None]] = None
+        self._closing = False
 
     async def start(self, host: Optional[str], port: Optional[int], **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -208,6 +209,7 @@ class Server:
 
     def close(self) -> None:
         """Stop listening and close every connection with 1001."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -249,6 +251,8 @@ class Server:
 
     def _register(self, conn: ServerConnection) -> None:
         self.connections.add(conn)
+        if self._closing:
+            conn._shutdown()  # accepted just before close(): don't let it in
 
     def _unregister(self, conn: ServerConnection) -> None:
         self.connections.discard(conn)
@@ -302,7 +306,11 @@ class serve:
         self._ssl = ssl
 
     async def _start(self) -> Server:
-        await self._server.start(self._host, self._port, ssl=self._ssl)
+        kwargs: dict[str, Any] = {"ssl": self._ssl}
+        if self._ssl is not None and self._server.settings.open_timeout is not None:
+            # The TLS handshake comes before connection_made: bound it too.
+            kwargs["ssl_handshake_timeout"] = self._server.settings.open_timeout
+        await self._server.start(self._host, self._port, **kwargs)
         return self._server
 
     def __await__(self) -> Generator[Any, None, Server]:

@@ -608,10 +608,11 @@ def test_build_with_and_without_extension(tmp_path: Path, with_extension: bool) 
     assert result.returncode == 0, result.stderr
     built = sorted(p.name for p in (lib / "wsproto6455").glob("_speedups*.*[!i]"))
     assert (lib / "wsproto6455" / "backend.py").is_file()
-    # Run the built package, not the checkout.
+    # Run the built package, not the checkout: -S keeps an editable install's
+    # import hook (in site-packages) from finding the checkout first.
     env = {**os.environ, "PYTHONPATH": str(lib), "WSPROTO6455_NO_SPEEDUPS": ""}
     probe = subprocess.run(
-        [sys.executable, "-c", _PROBE], cwd=tmp_path, env=env,
+        [sys.executable, "-S", "-c", _PROBE], cwd=tmp_path, env=env,
         capture_output=True, text=True, check=True,
     ).stdout.split()
     if with_extension:

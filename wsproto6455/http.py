@@ -9,7 +9,7 @@ refused as soon as it exceeds its bound.
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 from .typing import Headers
 
@@ -165,60 +165,66 @@ def _token(text: str, pos: int) -> tuple[str, int]:
     return match[0], match.end()
 
 
-def parse_token_list(values: list[bytes], allow_slash: bool = False) -> list[str]:
-    """RFC 7230 §7 ``1#token`` over several header values (empty elements skipped).
+_Element = TypeVar("_Element")
 
-    ``allow_slash`` reads ``1#protocol`` instead, protocol = token ["/" token],
-    the grammar of ``Upgrade`` (RFC 7230 §6.7).
-    """
-    tokens = []
+
+def _parse_list(values: list[bytes], element: Callable[[str, int], tuple[_Element, int]]
+                ) -> list[_Element]:
+    """RFC 7230 §7 ``1#element`` over several header values: elements read by
+    ``element(text, pos) -> (item, end)``, empty elements skipped."""
+    items: list[_Element] = []
     for value in values:
         text = value.decode("latin-1")
         pos = 0
         while True:
             pos = _skip_ows(text, pos)
             if pos < len(text) and text[pos] != ",":
-                token, pos = _token(text, pos)
-                if allow_slash and text.startswith("/", pos):
-                    version, pos = _token(text, pos + 1)
-                    token = f"{token}/{version}"
-                tokens.append(token)
+                item, pos = element(text, pos)
+                items.append(item)
                 pos = _skip_ows(text, pos)
             if pos == len(text):
                 break
             if text[pos] != ",":
                 raise HTTPError(f"malformed list {text!r}")
             pos += 1
-    return tokens
+    return items
+
+
+def _protocol(text: str, pos: int) -> tuple[str, int]:
+    """RFC 7230 §6.7: protocol = protocol-name ["/" protocol-version]."""
+    name, pos = _token(text, pos)
+    if text.startswith("/", pos):
+        version, pos = _token(text, pos + 1)
+        name = f"{name}/{version}"
+    return name, pos
+
+
+def parse_token_list(values: list[bytes], allow_slash: bool = False) -> list[str]:
+    """RFC 7230 §7 ``1#token`` over several header values.
+
+    ``allow_slash`` reads ``1#protocol`` instead, the grammar of ``Upgrade``.
+    """
+    return _parse_list(values, _protocol if allow_slash else _token)
 
 
 #: One extension offer or response: its name and its (param, value) pairs.
 ExtensionItem = tuple[str, list[tuple[str, Optional[str]]]]
 
 
+def _extension(text: str, pos: int) -> tuple[ExtensionItem, int]:
+    name, pos = _token(text, pos)
+    params, pos = _extension_params(text, pos)
+    return (name, params), pos
+
+
 def parse_extension_list(values: list[bytes]) -> list[ExtensionItem]:
     """RFC 6455 §9.1 ``Sec-WebSocket-Extensions`` over several header values.
 
     extension = token *( ";" extension-param ), extension-param = token
-    [ "=" (token / quoted-string) ]. Quoted values are unquoted here; the
-    extension decides whether the unquoted value is acceptable.
+    [ "=" (token / quoted-string) ]. Quoted values are unquoted here; each
+    extension checks its own parameters strictly.
     """
-    items: list[ExtensionItem] = []
-    for value in values:
-        text = value.decode("latin-1")
-        pos = 0
-        while True:
-            pos = _skip_ows(text, pos)
-            if pos < len(text) and text[pos] != ",":
-                name, pos = _token(text, pos)
-                params, pos = _extension_params(text, pos)
-                items.append((name, params))
-            if pos == len(text):
-                break
-            if text[pos] != ",":
-                raise HTTPError(f"malformed extension list {text!r}")
-            pos += 1
-    return items
+    return _parse_list(values, _extension)
 
 
 def _extension_params(text: str, pos: int, strict: bool = False

@@ -102,6 +102,22 @@ def _selection_text(case_ids: Sequence[str], how: str) -> str:
     return f"{len(case_ids)} of {len(selection.ALL_CASES)} cases ({how})"
 
 
+def _meta(side: str, backend: str, found: dict[str, Any], results: list[Any], chosen: str) -> dict[str, str]:
+    """What SUMMARY.md records about a run besides the verdicts."""
+    return {
+        "side": f"{side} (kosoku is the fuzzing {'client' if side == 'server' else 'server'})",
+        "agent": str(results[0].agent) if results else "-",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "backend": f"{backend} (wsproto6455.SPEEDUPS={found['speedups']})",
+        "versions": (
+            f"wsproto6455 {found['version']}, kosoku {importlib.metadata.version('kosoku')}, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
+            f"{os.cpu_count()} CPUs"
+        ),
+        "selection": chosen,
+    }
+
+
 async def run_side(
     side: str,
     case_ids: Sequence[str],
@@ -121,35 +137,27 @@ async def run_side(
         )
     side_dir = outdir / SIDE_DIRS[side]
     _clear(side_dir)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     outcome = "finished"
     with open(side_dir / "testee.log", "wb") as log:
         runner = _server_side if side == "server" else _client_side
         try:
             results = await runner(case_ids, env, log, timeout)
         except asyncio.TimeoutError:
-            results, outcome = [], f"TIMED OUT after {timeout:.0f} s (no results)"
+            results, outcome = [], f"TIMED OUT after {timeout:g} s (no results)"
     wall = time.monotonic() - started
     if results:
         write_reports(results, str(side_dir))
         found_summary = summary.load(side_dir, case_ids)
     else:
         found_summary = summary.Summary(expected=list(case_ids), entries={})
-    meta = {
-        "side": f"{side} (kosoku is the fuzzing {'client' if side == 'server' else 'server'})",
-        "agent": str(results[0].agent) if results else "-",
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "backend": f"{backend} (wsproto6455.SPEEDUPS={found['speedups']})",
-        "versions": (
-            f"wsproto6455 {found['version']}, kosoku {importlib.metadata.version('kosoku')}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
-            f"{os.cpu_count()} CPUs"
-        ),
-        "selection": _selection_text(case_ids, how),
-        "run": f"{outcome} in {wall:.1f} s wall"
-        + (f", {SERVER_CONCURRENCY} cases in parallel" if side == "server" else ", one case at a time"),
-        "verdict": "PASS" if not found_summary.problems() else f"FAIL: {len(found_summary.problems())} problem(s)",
-    }
+    meta = _meta(side, backend, found, results, _selection_text(case_ids, how))
+    meta["load average (1 min)"] = f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    meta["run"] = f"{outcome} in {wall:.1f} s wall" + (
+        f", {SERVER_CONCURRENCY} cases in parallel" if side == "server" else ", one case at a time"
+    )
+    problems = found_summary.problems()
+    meta["verdict"] = f"FAIL: {len(problems)} problem(s)" if problems else "PASS"
     title = f"Autobahn results, wsproto6455 as the {side}"
     (side_dir / "SUMMARY.md").write_text(found_summary.markdown(title, meta))
     return SideRun(side, found_summary, meta)
@@ -159,7 +167,12 @@ def _report(run: SideRun) -> None:
     print(f"\n== {run.meta['side']}, {run.meta['backend']}: {run.meta['selection']}, {run.meta['run']} -> {run.meta['verdict']}")
     print(run.summary.table())
     slowest = ", ".join(f"{c} {ms} ms" for c, ms in run.summary.slowest())
-    print(f"slowest: {slowest}")
+    if slowest:
+        print(f"slowest: {slowest}")
+    perf = run.summary.durations("9.")
+    if perf:
+        case, ms = max(perf, key=lambda item: item[1])
+        print(f"9.x: {len(perf)} cases, slowest {case} {ms} ms, total {sum(ms for _, ms in perf)} ms")
     for line in run.summary.problem_lines():
         print(line)
     lenient = run.summary.non_strict_elsewhere()
@@ -213,7 +226,11 @@ async def amain(argv: Optional[Sequence[str]] = None) -> int:
     )
     runs = []
     for side, backend, outdir in _plan(args):
-        run = await run_side(side, case_ids, backend, outdir, args.timeout, how)
+        try:
+            run = await run_side(side, case_ids, backend, outdir, args.timeout, how)
+        except RuntimeError as exc:  # no testee to run: nothing to report
+            print(f"{side} side: {exc}", file=sys.stderr)
+            return 2
         _report(run)
         runs.append(run)
     return 0 if all(run.ok for run in runs) else 1

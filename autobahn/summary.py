@@ -81,6 +81,11 @@ class Summary:
         timed = [(c, int(e.get("duration") or 0)) for c, e in self.entries.items()]
         return sorted(timed, key=lambda item: (-item[1], _case_key(item[0])))[:n]
 
+    def durations(self, prefix: str) -> list[tuple[str, int]]:
+        """(case, ms) of the cases under ``prefix`` (e.g. "9." for the performance cases)."""
+        picked = [(c, int(e.get("duration") or 0)) for c, e in self.entries.items() if c.startswith(prefix)]
+        return sorted(picked, key=lambda item: _case_key(item[0]))
+
     def table(self) -> str:
         """A Markdown table: one row per section, then the total."""
         head = ["Section", "Cases", *VERDICTS, "MISSING", "Time (s)"]
@@ -123,6 +128,9 @@ class Summary:
         out += [f"- {key}: {value}" for key, value in meta.items()]
         out += ["", self.table(), "", "## Slowest cases", "", "| Case | ms |", "| --- | --- |"]
         out += [f"| {c} | {ms} |" for c, ms in self.slowest()]
+        perf = self.durations("9.")
+        if perf:
+            out += ["", "## Performance cases (9.x), ms", "", ", ".join(f"{c}: {ms}" for c, ms in perf)]
         problems = self.problem_lines()
         out += ["", "## Failures", ""] + (problems or ["None."])
         lenient = self.non_strict_elsewhere()

@@ -147,11 +147,11 @@ class Reader:
         elif length == 127:
             if available < 10:
                 return None
-            length = int.from_bytes(buf[pos + 2:pos + 10], "big")
-            header = 10
-            if length >> 63:
+            if buf[pos + 2] & 0x80:
                 # RFC 6455 §5.2: "the most significant bit MUST be 0".
                 raise ProtocolFault(PROTOCOL_ERROR, "payload length with the top bit set")
+            length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            header = 10
         masked = second & 0x80
         if masked != self._mask_bit:
             raise ProtocolFault(

@@ -117,6 +117,8 @@ class Reader:
             while not self._finished:
                 before = self._pos
                 if self._frame_left:
+                    if before == len(self._buffer):
+                        return  # the rest of the frame has not arrived
                     event = self._continue_frame()
                 else:
                     event = self._next_frame()

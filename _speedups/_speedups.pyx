@@ -64,17 +64,24 @@ cdef inline void _mask_copy(const unsigned char* src, unsigned char* dst,
         dst[j] = src[j] ^ key[j & 3]
 
 
+cdef int _get_simple_buffer(object data, Py_buffer* view) except -1:
+    """Acquire a contiguous view of ``data`` (release it with PyBuffer_Release).
+
+    A non-contiguous memoryview is copied first, so its bytes are seen in
+    logical order, as bytes(data) would list them (the pure backend agrees).
+    The view keeps a reference to whatever object it was taken from."""
+    try:
+        PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    except BufferError:
+        PyObject_GetBuffer(memoryview(data).tobytes(), view, PyBUF_SIMPLE)
+    return 0
+
+
 cdef bytes _mask_buffer(object data, const unsigned char* key):
     """Slow path: any object with the buffer protocol."""
     cdef Py_buffer view
     cdef bytes out
-    try:
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-    except BufferError:
-        # Non-contiguous memoryview: mask its bytes in logical order, as
-        # bytes(data) would list them (the pure backend does the same).
-        data = memoryview(data).tobytes()
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    _get_simple_buffer(data, &view)
     try:
         out = PyBytes_FromStringAndSize(NULL, view.len)
         _mask_copy(<const unsigned char*>view.buf,
@@ -97,11 +104,7 @@ def apply_mask(data, key):
     if type(key) is bytes and PyBytes_GET_SIZE(key) == 4:
         memcpy(k, PyBytes_AS_STRING(key), 4)
     else:
-        try:
-            PyObject_GetBuffer(key, &kview, PyBUF_SIMPLE)
-        except BufferError:  # non-contiguous memoryview
-            key = memoryview(key).tobytes()
-            PyObject_GetBuffer(key, &kview, PyBUF_SIMPLE)
+        _get_simple_buffer(key, &kview)
         try:
             if kview.len != 4:
                 raise ValueError("masking key must be 4 bytes")
@@ -279,12 +282,7 @@ cdef class Utf8Validator:
             state = _run(state, <const unsigned char*>PyBytes_AS_STRING(data),
                          PyBytes_GET_SIZE(data))
         else:
-            try:
-                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            except BufferError:
-                # Non-contiguous memoryview: validate its bytes in order.
-                data = memoryview(data).tobytes()
-                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            _get_simple_buffer(data, &view)
             try:
                 state = _run(state, <const unsigned char*>view.buf, view.len)
             finally:

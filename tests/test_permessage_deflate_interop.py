@@ -17,6 +17,7 @@ import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
+import websockets
 import wsproto
 import wsproto.events as wpe
 import wsproto.extensions
@@ -401,8 +402,17 @@ WEBSOCKETS_CLIENT = [
 ]
 
 
+# websockets before 17 accepts server_max_window_bits=8 and then cannot build
+# its compressor (zlib: "Invalid initialization option"; it answers 500), so
+# there is no conversation to test with an 8-bit server window. websockets 17
+# declines the parameter instead; it needs Python 3.11, so CI's 3.10 leg has 16.
+WEBSOCKETS_DECLINES_8 = tuple(int(part) for part in websockets.__version__.split(".")[:1]) >= (17,)
+CLIENT_CONFIGS_FOR_WEBSOCKETS = [c for c in CLIENT_CONFIGS
+                                 if WEBSOCKETS_DECLINES_8 or c["server_max_window_bits"] != 8]
+
+
 @pytest.mark.parametrize("factory", WEBSOCKETS_SERVER)
-@pytest.mark.parametrize("client_config", CLIENT_CONFIGS)
+@pytest.mark.parametrize("client_config", CLIENT_CONFIGS_FOR_WEBSOCKETS)
 def test_ours_client_websockets_server(client_config: Dict[str, Any], factory: Dict[str, Any]) -> None:
     client, server = with_websockets_server(client_config, factory)
     # websockets declines to compress with an 8-bit window (it can't); then
@@ -625,7 +635,7 @@ def test_random_round_trips(client_config: Dict[str, Any], server_config: Dict[s
 @settings(max_examples=60, deadline=None)
 @given(
     ours_is_client=st.booleans(),
-    client_config=st.sampled_from(CLIENT_CONFIGS),
+    client_config=st.sampled_from(CLIENT_CONFIGS_FOR_WEBSOCKETS),
     server_config=st.sampled_from([c for c in SERVER_CONFIGS if c.get("client_max_window_bits") != 8]),
     factory_index=st.integers(0, 100),
     messages=st.lists(

@@ -163,7 +163,11 @@ class connect:
 
         if settings.open_timeout is None:
             return await establish()
-        return await asyncio.wait_for(establish(), settings.open_timeout)
+        try:
+            return await asyncio.wait_for(establish(), settings.open_timeout)
+        except asyncio.TimeoutError:
+            # The builtin TimeoutError on every version (a distinct class before 3.11).
+            raise TimeoutError(f"opening handshake not done within {settings.open_timeout} s") from None
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._open().__await__()

@@ -13,7 +13,7 @@ from aiohttp import web
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
-from tests.test_asyncio_support import HOST, async_test, wait_until
+from tests.test_asyncio_support import HOST, aiohttp_app, async_test, wait_until
 from wsproto6455.asyncio import ServerConnection, connect, serve
 
 MiB = 1 << 20
@@ -136,16 +136,8 @@ async def aiohttp_server(compression: Optional[str]) -> AsyncGenerator[int, None
                 await ws.send_bytes(msg.data)
         return ws
 
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    try:
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+    async with aiohttp_app(handler) as port:
+        yield port
 
 
 async def our_server(compression: Optional[str]) -> AsyncGenerator[int, None]:

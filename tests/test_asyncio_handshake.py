@@ -15,7 +15,7 @@ from aiohttp import web
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
-from tests.test_asyncio_support import HOST, RawServer, async_test, wait_until
+from tests.test_asyncio_support import HOST, RawServer, aiohttp_app, async_test, wait_until
 from wsproto6455.asyncio import (
     HandshakeRejected,
     InvalidHandshake,
@@ -75,20 +75,12 @@ async def test_rejection_by_aiohttp_server() -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=401, text="who are you?", headers={"WWW-Authenticate": "Basic"})
 
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    try:
+    async with aiohttp_app(handler) as port:
         with pytest.raises(HandshakeRejected) as info:
-            await connect(f"ws://{HOST}:{runner.addresses[0][1]}/")
+            await connect(f"ws://{HOST}:{port}/")
         assert info.value.status == 401
         assert info.value.body == b"who are you?"
         assert get_header(info.value.headers, "www-authenticate") == "Basic"
-    finally:
-        await runner.cleanup()
 
 
 @async_test()

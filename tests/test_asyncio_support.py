@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import gc
 import hashlib
 import shutil
 import ssl
 import subprocess
+import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import pytest
 import wsproto
@@ -121,6 +123,37 @@ class RawClient:
             await self.writer.wait_closed()
         except OSError:
             pass
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_app(handler: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[int]:
+    """An aiohttp application serving ``handler`` at / on HOST; yields its port."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def silent_connection_lifetime(port: int, limit: float) -> float:
+    """Connect, send nothing, and return how long the server took to drop us
+    (it must not send a byte first)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    start = time.monotonic()
+    try:
+        data = await asyncio.wait_for(reader.read(), limit)
+    except ConnectionResetError:
+        data = b""
+    assert data == b""
+    elapsed = time.monotonic() - start
+    writer.close()
+    return elapsed
 
 
 def accept_key(key: bytes) -> bytes:

@@ -297,3 +297,133 @@ cdef class Utf8Validator:
     def reset(self):
         """Forget all state: ready for a new message."""
         self._state = _S_ACCEPT
+
+
+# --------------------------------------------------------------------------
+# Message scanner
+# --------------------------------------------------------------------------
+#
+# The twin of wsproto6455/_scan_py.py (see its docstring for the contract):
+# the reader's fast path over a run of simple frames. It never raises for
+# bad input; it stops at the first frame it does not take.
+
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.object cimport PyObject, PyTypeObject
+
+from wsproto6455.events import BytesMessage, TextMessage
+
+cdef extern from "Python.h":
+    int PyObject_GenericSetDict(object obj, object value, void* context) except -1
+
+cdef tuple _NO_ARGS = ()
+cdef type _TextMessage = TextMessage
+cdef type _BytesMessage = BytesMessage
+
+cdef enum:
+    _SIMPLE_TEXT = 0x81
+    _SIMPLE_BINARY = 0x82
+    _RSV1 = 0x40
+    # Text payloads up to this size are unmasked on the stack before decoding.
+    _STACK_PAYLOAD = 2048
+
+
+cdef object _message(type cls, object data):
+    """``cls(data)`` for the message events, without running the Python
+    ``__init__``: the instance dict is built here, as that ``__init__`` does."""
+    cdef object event = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+    PyObject_GenericSetDict(
+        event, {"data": data, "frame_finished": True, "message_finished": True}, NULL)
+    return event
+
+
+cdef bytes _unmasked(const unsigned char* src, Py_ssize_t n, const unsigned char* key):
+    """A payload as bytes, unmasked if ``key``."""
+    cdef bytes payload = PyBytes_FromStringAndSize(NULL, n)
+    if key != NULL:
+        _mask_copy(src, <unsigned char*>PyBytes_AS_STRING(payload), n, key)
+    else:
+        memcpy(PyBytes_AS_STRING(payload), src, n)
+    return payload
+
+
+cdef object _decode_text(const unsigned char* src, Py_ssize_t n, const unsigned char* key):
+    """The text of a (masked if ``key``) payload; None if it is not UTF-8."""
+    cdef unsigned char stack[_STACK_PAYLOAD]
+    cdef bytes unmasked
+    cdef const unsigned char* text = src
+    if key != NULL and n:
+        if n <= _STACK_PAYLOAD:
+            _mask_copy(src, stack, n, key)
+            text = stack
+        else:
+            unmasked = PyBytes_FromStringAndSize(NULL, n)
+            _mask_copy(src, <unsigned char*>PyBytes_AS_STRING(unmasked), n, key)
+            text = <const unsigned char*>PyBytes_AS_STRING(unmasked)
+    if _run(_S_ACCEPT, text, n) != _S_ACCEPT:
+        return None
+    return PyUnicode_DecodeUTF8(<const char*>text, n, NULL)
+
+
+def scan_messages(bytes buf, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, list out,
+                  object inflate=None):
+    """Append the events of the simple frames at ``buf[pos:]`` to ``out``;
+    return the offset after the last frame scanned (``pos`` if none).
+    With ``inflate``, frames with RSV1 are taken too and their (unmasked)
+    payload handed to ``inflate(payload, is_text)``, which returns the event."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
+    cdef Py_ssize_t start, end
+    cdef uint64_t length
+    cdef int first, second, i
+    cdef bint compressed
+    cdef const unsigned char* key
+    cdef bytes payload
+    cdef object text
+    if pos < 0:
+        raise ValueError("negative offset")
+    while size - pos >= 2:
+        first = p[pos]
+        compressed = first & _RSV1 and inflate is not None
+        if compressed:
+            first ^= _RSV1
+        if first != _SIMPLE_TEXT and first != _SIMPLE_BINARY:
+            break
+        second = p[pos + 1]
+        if (second & 0x80) != mask_bit:
+            break
+        length = second & 0x7F
+        start = pos + 2
+        if length == 126:
+            if size - pos < 4:
+                break
+            length = (<uint64_t>p[pos + 2] << 8) | p[pos + 3]
+            start = pos + 4
+        elif length == 127:
+            if size - pos < 10 or p[pos + 2] & 0x80:
+                break
+            length = 0
+            for i in range(2, 10):
+                length = (length << 8) | p[pos + i]
+            start = pos + 10
+        if limit < 0 or length > <uint64_t>limit:
+            break
+        key = NULL
+        if mask_bit:
+            key = p + start
+            start += 4
+        # length <= limit, so it fits a Py_ssize_t; start may be past size.
+        if size - start < <Py_ssize_t>length:
+            break
+        end = start + <Py_ssize_t>length
+        if compressed:
+            payload = _unmasked(p + start, end - start, key)
+            out.append(inflate(payload, first == _SIMPLE_TEXT))
+        elif first == _SIMPLE_TEXT:
+            text = _decode_text(p + start, end - start, key)
+            if text is None:
+                break
+            out.append(_message(_TextMessage, text))
+        else:
+            out.append(_message(_BytesMessage, _unmasked(p + start, end - start, key)))
+        pos = end
+    return pos

@@ -162,6 +162,11 @@ class Handshake:
             raise RemoteProtocolError("connection closed before the handshake response")
         self._state = advance(self.role, self._state, Trigger.RECV_EOF)
 
+    @property
+    def has_events(self) -> bool:
+        """True while events are waiting to be taken by :meth:`events`."""
+        return bool(self._events)
+
     def events(self) -> Iterator[Event]:
         while self._events:
             yield self._events.popleft()

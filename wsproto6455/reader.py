@@ -14,12 +14,14 @@ fault or a close frame the reader interprets nothing more.
 from __future__ import annotations
 
 import codecs
+import sys
+from collections import deque
 from typing import Iterator, Optional, Sequence
 
-from .backend import Utf8Validator, apply_mask
+from .backend import Utf8Validator, apply_mask, scan_messages
 from .errors import ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
-from .extensions.base import Extension
+from .extensions.base import RSV1, Extension
 from .frames import MAX_CONTROL_PAYLOAD, CloseReason, parse_close_payload
 
 PROTOCOL_ERROR = CloseReason.PROTOCOL_ERROR
@@ -68,6 +70,19 @@ class Reader:
             self._rsv_allowed |= ext.rsv_bits
         self._max_message = max_message_size
         self._max_frame = max_frame_size
+        # The fast path (scan_messages) leaves larger payloads to _next_frame,
+        # which enforces the limits.
+        self._scan_limit = min(sys.maxsize if max_message_size is None else max_message_size,
+                               sys.maxsize if max_frame_size is None else max_frame_size)
+        # Events scanned but not yet yielded (the caller may stop iterating
+        # at any point, and the rest must wait for the next events() call).
+        self._ready: deque[Event] = deque()
+        self._scanned: list[Event] = []
+        # A fault found by the fast path, raised after the events before it.
+        self._fault: Optional[ProtocolFault] = None
+        # Whole compressed messages can take the fast path too when RSV1 is
+        # the only extension bit in use (permessage-deflate).
+        self._inflate = self._inflate_message if self._rsv_allowed == RSV1 else None
         self._whole = whole_messages
         self._buffer = b""
         self._pos = 0
@@ -111,11 +126,32 @@ class Reader:
 
     def events(self) -> Iterator[Event]:
         """Events for the bytes fed so far; ProtocolFault on a violation."""
+        ready = self._ready
         try:
             if self._incoming:
                 self._take_incoming()
-            while not self._finished:
+            while True:
+                while ready:
+                    yield ready.popleft()
+                if self._fault is not None:
+                    fault, self._fault = self._fault, None
+                    raise fault
+                if self._finished:
+                    return
                 before = self._pos
+                if not (self._frame_left or self._opcode):
+                    # Between messages: take a run of simple frames at once.
+                    scanned = self._scanned
+                    try:
+                        self._pos = scan_messages(self._buffer, before, self._mask_bit,
+                                                  self._scan_limit, scanned, self._inflate)
+                    except ProtocolFault as fault:
+                        self._fault = fault
+                    if scanned:
+                        ready.extend(scanned)
+                        scanned.clear()
+                    if ready or self._fault is not None:
+                        continue
                 if self._frame_left:
                     if before == len(self._buffer):
                         return  # the rest of the frame has not arrived
@@ -206,14 +242,7 @@ class Reader:
             if fin and opcode:
                 # An unfragmented message (whole in either delivery mode): no state to keep.
                 self._opcode = 0
-                if self._decoders:
-                    payload = self._decode(payload, True)
-                if opcode == _TEXT:
-                    try:
-                        return TextMessage(payload.decode("utf-8"))
-                    except UnicodeDecodeError:
-                        raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
-                return BytesMessage(payload)
+                return self._whole_message(opcode == _TEXT, payload)
             self._frame_fin = bool(fin)
             return self._data(payload, True)
         # Only part of the payload is here: take it, remember the rest.
@@ -222,6 +251,22 @@ class Reader:
         self._frame_fin = bool(fin)
         self._frame_key = key
         return self._continue_frame()
+
+    def _whole_message(self, is_text: bool, payload: bytes) -> Event:
+        """The event of a message that came in one frame (``_decoders`` set up)."""
+        if self._decoders:
+            payload = self._decode(payload, True)
+        if is_text:
+            try:
+                return TextMessage(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
+        return BytesMessage(payload)
+
+    def _inflate_message(self, payload: bytes, is_text: bool) -> Event:
+        """The fast path's hook for a whole message in one frame with RSV1."""
+        self._begin_extensions(RSV1)
+        return self._whole_message(is_text, payload)
 
     def _continue_frame(self) -> Optional[Event]:
         buf = self._buffer

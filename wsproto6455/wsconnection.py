@@ -55,6 +55,14 @@ class WSConnection:
 
     def events(self) -> Iterator[Event]:
         """The events that the received bytes make, in order."""
+        connection = self.connection
+        if connection is not None and not self.handshake.has_events:
+            # After the handshake: the connection's own iterator, saving a
+            # generator hop per event.
+            return connection.events()
+        return self._handshake_then_connection_events()
+
+    def _handshake_then_connection_events(self) -> Iterator[Event]:
         yield from self.handshake.events()
         if self.connection is not None:
             yield from self.connection.events()

@@ -175,10 +175,12 @@ How to read these figures:
 - Handshake: a new connection per call; the client case includes a shared helper that
   computes the 101 from the request's key (same cost in every column). aiohttp has no sans-IO
   handshake.
-- Echo: one raw-asyncio client (pre-built masked frames, counts echoed frames) against each
+- Echo: one common client (pre-built masked frames, counts echoed frames) against each
   library's documented echo server with default options, each server in its own subprocess
-  on 127.0.0.1 (TCP_NODELAY as asyncio sets it). Round trips: one message in flight;
-  pipelined: up to 256 in flight.
+  on 127.0.0.1 (TCP_NODELAY on both ends). Round trips: one message in flight, from a
+  blocking socket (send, then read until the echo is back), so the client adds two system
+  calls and the server's latency dominates; pipelined: up to 256 in flight, from a raw
+  asyncio protocol.
 - Memory: tracemalloc, per server connection after the handshake and one message each way,
   keeping only the library's connection object. "lean": 10-bit windows both ways and
   memLevel 4 where the library can set them (wsproto cannot set memLevel).

@@ -1,9 +1,12 @@
-"""End-to-end echo over loopback: one common raw-asyncio client, a server
-per library, each in its own subprocess (so the server is what differs).
+"""End-to-end echo over loopback: one common client, a server per library,
+each in its own subprocess (so the server is what differs).
 
 The client writes pre-built masked 16-byte text frames and counts the
 echoed frames; it never parses more than frame headers. Round trips: one
-message in flight. Pipelined: up to ``WINDOW`` messages in flight.
+message in flight, on a blocking socket (send a frame, read until its echo
+is back), so the client's own cost per round trip is two system calls and
+the server's latency is most of what is measured. Pipelined: up to
+``WINDOW`` messages in flight, from a raw asyncio protocol.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+import socket
 import statistics
 import subprocess
 import sys
@@ -115,16 +119,46 @@ class EchoClient(asyncio.Protocol):
             await asyncio.wait_for(self._waiter, TIMEOUT)
 
 
-async def round_trips(client: EchoClient, duration: float) -> float:
-    write, base, sent = client.transport.write, client.frames, 0
-    start = time.perf_counter()
-    deadline = start + duration
-    while True:
-        write(FRAME)
-        sent += 1
-        await client.until(base + sent)
-        if time.perf_counter() >= deadline or sent >= MAX_MESSAGES:
-            return sent / (time.perf_counter() - start)
+class BlockingClient:
+    """The round-trip client: a blocking socket, no event loop in the way."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = bytearray()
+        self.sock.sendall(wire.request(connection="Upgrade"))
+        while b"\r\n\r\n" not in self.buffer:
+            self._read()
+        end = self.buffer.find(b"\r\n\r\n")
+        status = bytes(self.buffer[:12])
+        del self.buffer[: end + 4]
+        if status != b"HTTP/1.1 101":
+            raise ConnectionError(f"handshake refused: {status!r}")
+
+    def _read(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.buffer += data
+
+    def round_trips(self, duration: float) -> float:
+        sendall, buffer, sent = self.sock.sendall, self.buffer, 0
+        start = time.perf_counter()
+        deadline = start + duration
+        while True:
+            sendall(FRAME)
+            sent += 1
+            echoed = 0
+            while not echoed:
+                self._read()
+                echoed, pings = _take_frames(buffer)
+                for payload in pings:  # servers close connections that ignore their pings
+                    sendall(wire.frame(payload, mask=PONG_MASK, opcode=OP_PONG))
+            if time.perf_counter() >= deadline or sent >= MAX_MESSAGES:
+                return sent / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 async def pipelined(client: EchoClient, duration: float) -> float:
@@ -186,14 +220,18 @@ def _columns() -> dict[str, str]:
 Samples = dict[str, dict[str, list[float]]]  # column -> case -> rates
 
 
-async def _warm_up(client: EchoClient) -> None:
+Clients = dict[str, tuple[EchoClient, BlockingClient]]  # column -> (pipelined, round trips)
+
+
+async def _warm_up(client: EchoClient, blocking: BlockingClient) -> None:
     await asyncio.wait_for(client.opened, TIMEOUT)
     for _ in range(50):
         client.transport.write(FRAME)
         await client.until(client.frames + 1)
+    blocking.round_trips(0.0)
 
 
-async def _measure(clients: dict[str, EchoClient], repeats: int, duration: float, notes: dict[str, str]) -> Samples:
+async def _measure(clients: Clients, repeats: int, duration: float, notes: dict[str, str]) -> Samples:
     """Interleaved rounds over the servers, each round starting elsewhere;
     a server that fails leaves the rounds with a note."""
     samples: Samples = {column: {"round trips": [], "pipelined": []} for column in clients}
@@ -202,12 +240,13 @@ async def _measure(clients: dict[str, EchoClient], repeats: int, duration: float
         for column in order[r % len(order) :] + order[: r % len(order)]:
             if column in notes:
                 continue
-            client = clients[column]
+            client, blocking = clients[column]
             try:
                 if r == 0:
-                    await _warm_up(client)
+                    await _warm_up(client, blocking)
                     continue
-                samples[column]["round trips"].append(await round_trips(client, duration))
+                # Blocking on purpose: nothing else runs in this loop meanwhile.
+                samples[column]["round trips"].append(blocking.round_trips(duration))
                 samples[column]["pipelined"].append(await pipelined(client, duration))
             except (OSError, asyncio.TimeoutError) as exc:
                 notes[column] = note_for(exc)
@@ -215,7 +254,7 @@ async def _measure(clients: dict[str, EchoClient], repeats: int, duration: float
     return samples
 
 
-async def _connect(servers: dict[str, _Server], notes: dict[str, str]) -> dict[str, EchoClient]:
+async def _connect(servers: dict[str, _Server], notes: dict[str, str]) -> Clients:
     loop = asyncio.get_running_loop()
     clients = {}
     for column, server in servers.items():
@@ -224,7 +263,8 @@ async def _connect(servers: dict[str, _Server], notes: dict[str, str]) -> dict[s
             notes[column] = server.note or "unavailable"
             continue
         try:
-            _, clients[column] = await loop.create_connection(EchoClient, HOST, server.port)
+            _, client = await loop.create_connection(EchoClient, HOST, server.port)
+            clients[column] = (client, BlockingClient(server.port))
         except OSError as exc:
             notes[column] = note_for(exc)
     return clients
@@ -234,13 +274,14 @@ def run(ctx: Context) -> list[Result]:
     notes = _columns()
     servers = {c: _Server(*spec) for c, spec in SERVERS.items() if c not in notes}
     loop = asyncio.new_event_loop()
-    clients: dict[str, EchoClient] = {}
+    clients: Clients = {}
     try:
         clients = loop.run_until_complete(_connect(servers, notes))
         samples = loop.run_until_complete(_measure(clients, _ROUNDS[ctx.mode.name], _DURATION[ctx.mode.name], notes))
     finally:
-        for client in clients.values():
+        for client, blocking in clients.values():
             client.transport.close()
+            blocking.close()
         for server in servers.values():
             server.stop()
         loop.close()

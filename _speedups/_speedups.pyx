@@ -427,3 +427,62 @@ def scan_messages(bytes buf, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, lis
             out.append(_message(_BytesMessage, _unmasked(p + start, end - start, key)))
         pos = end
     return pos
+
+
+# --------------------------------------------------------------------------
+# Server frames
+# --------------------------------------------------------------------------
+#
+# The twin of wsproto6455/_frame_py.py: a whole message as one unmasked
+# frame (what a server sends most), built in a single allocation.
+
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_AsUTF8String
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
+
+
+def server_frame(data):
+    """One final, unmasked frame for ``data``: text for ``str`` (UTF-8),
+    binary for any bytes-like object (RFC 6455 §5.2)."""
+    cdef Py_buffer view
+    cdef Py_ssize_t n
+    cdef const char* ascii
+    cdef bytes encoded
+    if type(data) is str:
+        if PyUnicode_IS_ASCII(data):
+            ascii = PyUnicode_AsUTF8AndSize(data, &n)  # the string's own bytes
+            return _frame(0x1, ascii, n)
+        # Encoded apart: PyUnicode_AsUTF8AndSize would cache a UTF-8 copy in
+        # the caller's string for as long as it lives.
+        encoded = PyUnicode_AsUTF8String(data)  # raises for lone surrogates
+        return _frame(0x1, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+    if type(data) is bytes:
+        return _frame(0x2, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    _get_simple_buffer(data, &view)
+    try:
+        return _frame(0x2, <const char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef bytes _frame(unsigned char opcode, const char* src, Py_ssize_t n):
+    cdef Py_ssize_t head = 2 if n < 126 else (4 if n < 65536 else 10)
+    cdef bytes out
+    cdef unsigned char* dst
+    cdef int i
+    out = PyBytes_FromStringAndSize(NULL, head + n)
+    dst = <unsigned char*>PyBytes_AS_STRING(out)
+    dst[0] = 0x80 | opcode
+    if n < 126:
+        dst[1] = <unsigned char>n
+    elif n < 65536:
+        dst[1] = 126
+        dst[2] = <unsigned char>(n >> 8)
+        dst[3] = <unsigned char>n
+    else:
+        dst[1] = 127
+        for i in range(8):
+            dst[2 + i] = <unsigned char>((<uint64_t>n) >> (56 - 8 * i))
+    memcpy(dst + head, src, n)
+    return out

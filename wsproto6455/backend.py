@@ -1,9 +1,9 @@
 """The active kernels: compiled if available, else pure Python.
 
-``apply_mask(data, key) -> bytes``, ``Utf8Validator`` and ``scan_messages``
-(the reader's fast path) come from the compiled extension
-``wsproto6455._speedups`` when it was built, otherwise from ``_mask_py``,
-``_utf8_py`` and ``_scan_py``; both backends behave identically (the
+``apply_mask(data, key) -> bytes``, ``Utf8Validator``, ``scan_messages``
+(the reader's fast path) and ``server_frame`` (the writer's) come from the
+compiled extension ``wsproto6455._speedups`` when it was built, otherwise
+from ``_mask_py``, ``_utf8_py``, ``_scan_py`` and ``_frame_py``; both backends behave identically (the
 tests check it differentially). ``SPEEDUPS`` says which one is active.
 Setting ``WSPROTO6455_NO_SPEEDUPS=1`` in the environment before the first
 import forces the pure-Python path.
@@ -19,6 +19,7 @@ SPEEDUPS: bool
 if TYPE_CHECKING:
     # One static type for both backends: the compiled ones follow the same
     # signatures (see _speedups.pyi).
+    from ._frame_py import server_frame as server_frame
     from ._mask_py import apply_mask as apply_mask
     from ._scan_py import scan_messages as scan_messages
     from ._utf8_py import Utf8Validator as Utf8Validator
@@ -31,14 +32,16 @@ else:
             except ImportError:
                 pass
             else:
-                return True, _speedups.apply_mask, _speedups.Utf8Validator, _speedups.scan_messages
+                return (True, _speedups.apply_mask, _speedups.Utf8Validator,
+                        _speedups.scan_messages, _speedups.server_frame)
+        from ._frame_py import server_frame
         from ._mask_py import apply_mask
         from ._scan_py import scan_messages
         from ._utf8_py import Utf8Validator
 
-        return False, apply_mask, Utf8Validator, scan_messages
+        return False, apply_mask, Utf8Validator, scan_messages, server_frame
 
-    SPEEDUPS, apply_mask, Utf8Validator, scan_messages = _load()
+    SPEEDUPS, apply_mask, Utf8Validator, scan_messages, server_frame = _load()
     del _load
 
-__all__ = ["SPEEDUPS", "Utf8Validator", "apply_mask", "scan_messages"]
+__all__ = ["SPEEDUPS", "Utf8Validator", "apply_mask", "scan_messages", "server_frame"]

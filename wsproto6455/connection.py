@@ -16,7 +16,7 @@ from collections import deque
 from typing import Any, Iterator, Optional, Sequence
 
 from .errors import LocalProtocolError, ProtocolFault
-from .events import CloseConnection, Event, Message, Ping, Pong
+from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 from .extensions.base import Extension
 from .frames import CloseReason, Opcode, close_payload
 from .reader import Reader
@@ -92,6 +92,10 @@ class Connection:
         ``compress`` overrides the compression extension's choice for one
         message (False: send it uncompressed).
         """
+        cls = type(event)
+        if (cls is TextMessage or cls is BytesMessage) and self._state is _OPEN:
+            # The per-message path, ahead of the general checks below.
+            return self._writer.data(event.data, event.message_finished, compress)  # type: ignore[attr-defined]
         if isinstance(event, Message):
             if self._state is not _OPEN:
                 raise LocalProtocolError(f"cannot send a message in state {self._state.name}")

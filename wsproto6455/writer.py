@@ -10,16 +10,13 @@ from __future__ import annotations
 import os
 from typing import Optional, Sequence, Union
 
-from .backend import apply_mask
+from .backend import apply_mask, server_frame
 from .errors import LocalProtocolError
 from .extensions.base import Extension
 from .frames import MAX_CONTROL_PAYLOAD, Opcode, frame_header
 
 _TEXT = int(Opcode.TEXT)
 _BINARY = int(Opcode.BINARY)
-#: Headers of unmasked, final frames with a 7-bit length, by opcode and length.
-_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
-                  for opcode in (_TEXT, _BINARY)}
 #: Masking keys are cut from one urandom read of this size (a syscall per
 #: frame is a fifth of a small client send); each key is still fresh and
 #: unpredictable, as RFC 6455 §5.3 requires.
@@ -63,13 +60,7 @@ class Writer:
              compress: Optional[bool] = None) -> bytes:
         """The frames for (a piece of) a data message."""
         if self._plain_server and finished and not self._opcode:
-            if isinstance(data, str):
-                payload, opcode = data.encode("utf-8"), _TEXT
-            else:
-                payload, opcode = bytes(data), _BINARY
-            if len(payload) < 126:
-                return _SMALL_HEADERS[opcode][len(payload)] + payload
-            return frame_header(True, 0, opcode, len(payload)) + payload
+            return server_frame(data)
         if isinstance(data, str):
             opcode = _TEXT
             payload = data.encode("utf-8")

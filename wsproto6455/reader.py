@@ -13,8 +13,8 @@ fault or a close frame the reader interprets nothing more.
 
 from __future__ import annotations
 
-import codecs
 import sys
+from codecs import utf_8_decode
 from collections import deque
 from typing import Iterator, Optional, Sequence
 
@@ -28,7 +28,6 @@ PROTOCOL_ERROR = CloseReason.PROTOCOL_ERROR
 INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
 TOO_BIG = CloseReason.MESSAGE_TOO_BIG
 
-_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _TEXT = 0x1
 _BINARY = 0x2
 _CLOSE = 0x8
@@ -94,7 +93,7 @@ class Reader:
         self._decoders: tuple[Extension, ...] = ()
         # Text delivered piece by piece is decoded as it comes; text collected
         # whole is validated as it comes (fail-fast) and decoded once at the end.
-        self._utf8 = _Utf8Decoder()
+        self._pending_utf8 = b""
         self._validator = Utf8Validator()
         self._collected = bytearray()
         # The data frame whose payload is still arriving.
@@ -281,7 +280,8 @@ class Reader:
             payload = buf[pos:pos + take]
         else:
             payload = apply_mask(_span(buf, pos, pos + take), key)
-            self._frame_key = _rotate(key, take)
+            if take & 3:
+                self._frame_key = _rotate(key, take)
         return self._data(payload, not self._frame_left)
 
     def _begin_extensions(self, rsv: int) -> None:
@@ -319,18 +319,20 @@ class Reader:
             return None  # e.g. a compressed piece that inflated to nothing yet
         if not is_text:
             return BytesMessage(payload, frame_finished, message_finished)
-        utf8 = self._utf8
+        # Incremental decoding: an unfinished code point at the end waits in
+        # _pending_utf8 for the next piece.
+        pending = self._pending_utf8
+        data = pending + payload if pending else payload
         try:
-            text = utf8.decode(payload, message_finished)
+            text, consumed = utf_8_decode(data, "strict", message_finished)
         except UnicodeDecodeError:
-            utf8.reset()
             raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
-        if message_finished:
-            utf8.reset()
-        elif payload and payload[-1] & 0x80:
+        if consumed == len(data):
+            self._pending_utf8 = b""
+        else:
+            pending = self._pending_utf8 = data[consumed:]
             # The decoder holds an unfinished code point without judging it;
             # one that can only become a surrogate fails now (Autobahn 6.4.x).
-            pending = utf8.getstate()[0]
             if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
                 raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8")
         return TextMessage(text, frame_finished, message_finished)

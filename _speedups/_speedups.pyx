@@ -364,7 +364,7 @@ cdef object _decode_text(const unsigned char* src, Py_ssize_t n, const unsigned 
     return PyUnicode_DecodeUTF8(<const char*>text, n, NULL)
 
 
-def scan_messages(bytes buf, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, list out,
+def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, list out,
                   object inflate=None):
     """Append the events of the simple frames at ``buf[pos:]`` to ``out``;
     return the offset after the last frame scanned (``pos`` if none).

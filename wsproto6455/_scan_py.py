@@ -44,6 +44,8 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
         so the frame cannot be left to the general path).
     :return: the offset after the last frame scanned (``pos`` if none).
     """
+    if pos < 0:
+        raise ValueError("negative offset")
     size = len(buf)
     while size - pos >= 2:
         first = buf[pos]

@@ -178,9 +178,11 @@ How to read these figures:
 - Echo: one common client (pre-built masked frames, counts echoed frames) against each
   library's documented echo server with default options, each server in its own subprocess
   on 127.0.0.1 (TCP_NODELAY on both ends). Round trips: one message in flight, from a
-  blocking socket (send, then read until the echo is back), so the client adds two system
-  calls and the server's latency dominates; pipelined: up to 256 in flight, from a raw
-  asyncio protocol.
+  socket of its own that the client spins on (send, then poll until the echo is back; a
+  sleeping vCPU on these machines takes tens of microseconds to wake, which would swamp the
+  servers' differences), so the server's latency is what is measured; idle connections answer
+  the servers' keepalive pings between measurements. Pipelined: up to 256 in flight, from a
+  raw asyncio protocol.
 - Memory: tracemalloc, per server connection after the handshake and one message each way,
   keeping only the library's connection object. "lean": 10-bit windows both ways and
   memLevel 4 where the library can set them (wsproto cannot set memLevel).

@@ -3,10 +3,10 @@ each in its own subprocess (so the server is what differs).
 
 The client writes pre-built masked 16-byte text frames and counts the
 echoed frames; it never parses more than frame headers. Round trips: one
-message in flight, on a blocking socket (send a frame, read until its echo
-is back), so the client's own cost per round trip is two system calls and
-the server's latency is most of what is measured. Pipelined: up to
-``WINDOW`` messages in flight, from a raw asyncio protocol.
+message in flight, on a socket of its own that the client spins on (see
+:class:`BlockingClient`), so the server's latency is most of what is
+measured. Pipelined: up to ``WINDOW`` messages in flight, from a raw
+asyncio protocol.
 """
 
 from __future__ import annotations
@@ -120,7 +120,14 @@ class EchoClient(asyncio.Protocol):
 
 
 class BlockingClient:
-    """The round-trip client: a blocking socket, no event loop in the way."""
+    """The round-trip client: its own socket, no event loop in the way.
+
+    While measuring it spins on a non-blocking socket instead of sleeping
+    in ``recv``: on these virtual machines a sleeping vCPU takes tens of
+    microseconds to wake up, which would be most of each round trip and
+    vary with whatever else the host runs. Spinning keeps the client's side
+    of the round trip at a few system calls, the same for every server.
+    """
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
@@ -141,21 +148,60 @@ class BlockingClient:
             raise ConnectionError("server closed the connection")
         self.buffer += data
 
-    def round_trips(self, duration: float) -> float:
-        sendall, buffer, sent = self.sock.sendall, self.buffer, 0
-        start = time.perf_counter()
-        deadline = start + duration
+    def _spin_read(self, give_up: float) -> None:
+        """Read what has arrived, spinning until something has."""
+        recv = self.sock.recv
         while True:
-            sendall(FRAME)
-            sent += 1
-            echoed = 0
-            while not echoed:
-                self._read()
-                echoed, pings = _take_frames(buffer)
-                for payload in pings:  # servers close connections that ignore their pings
-                    sendall(wire.frame(payload, mask=PONG_MASK, opcode=OP_PONG))
-            if time.perf_counter() >= deadline or sent >= MAX_MESSAGES:
-                return sent / (time.perf_counter() - start)
+            try:
+                data = recv(65536)
+            except BlockingIOError:
+                if time.perf_counter() > give_up:
+                    raise TimeoutError("no echo") from None
+                continue
+            if not data:
+                raise ConnectionError("server closed the connection")
+            self.buffer += data
+            return
+
+    def round_trips(self, duration: float) -> float:
+        sock, buffer, sent = self.sock, self.buffer, 0
+        sock.setblocking(False)
+        try:
+            start = time.perf_counter()
+            deadline = start + duration
+            while True:
+                sock.send(FRAME)  # 22 bytes into an empty socket buffer: never partial
+                sent += 1
+                echoed, give_up = 0, time.perf_counter() + TIMEOUT
+                while not echoed:
+                    self._spin_read(give_up)
+                    echoed, pings = _take_frames(buffer)
+                    for payload in pings:  # servers close connections that ignore their pings
+                        sock.sendall(wire.frame(payload, mask=PONG_MASK, opcode=OP_PONG))
+                if time.perf_counter() >= deadline or sent >= MAX_MESSAGES:
+                    return sent / (time.perf_counter() - start)
+        finally:
+            sock.settimeout(TIMEOUT)
+
+    def answer_pings(self) -> None:
+        """Answer the keepalive pings that came while the client was idle:
+        the servers are measured in rotation, and a connection can sit idle
+        for longer than websockets' 20-second ping timeout."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    raise ConnectionError("server closed the connection")
+                self.buffer += data
+            _, pings = _take_frames(self.buffer)
+            for payload in pings:
+                self.sock.sendall(wire.frame(payload, mask=PONG_MASK, opcode=OP_PONG))
+        finally:
+            self.sock.settimeout(TIMEOUT)
 
     def close(self) -> None:
         self.sock.close()
@@ -231,6 +277,15 @@ async def _warm_up(client: EchoClient, blocking: BlockingClient) -> None:
     blocking.round_trips(0.0)
 
 
+def _answer_idle_pings(clients: Clients, notes: dict[str, str]) -> None:
+    for column, (_, blocking) in clients.items():
+        if column not in notes:
+            try:
+                blocking.answer_pings()
+            except OSError as exc:
+                notes[column] = note_for(exc)
+
+
 async def _measure(clients: Clients, repeats: int, duration: float, notes: dict[str, str]) -> Samples:
     """Interleaved rounds over the servers, each round starting elsewhere;
     a server that fails leaves the rounds with a note."""
@@ -240,6 +295,7 @@ async def _measure(clients: Clients, repeats: int, duration: float, notes: dict[
         for column in order[r % len(order) :] + order[: r % len(order)]:
             if column in notes:
                 continue
+            _answer_idle_pings(clients, notes)
             client, blocking = clients[column]
             try:
                 if r == 0:
@@ -250,8 +306,7 @@ async def _measure(clients: Clients, repeats: int, duration: float, notes: dict[
                 samples[column]["pipelined"].append(await pipelined(client, duration))
             except (OSError, asyncio.TimeoutError) as exc:
                 notes[column] = note_for(exc)
-                del samples[column]
-    return samples
+    return {column: rates for column, rates in samples.items() if column not in notes}
 
 
 async def _connect(servers: dict[str, _Server], notes: dict[str, str]) -> Clients:

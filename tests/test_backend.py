@@ -18,13 +18,13 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from types import ModuleType
 from typing import Callable, Protocol
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from speedups_helpers import available_compiled, require_compiled, speedups_required
 from wsproto6455 import _mask_py, _utf8_py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,44 +39,11 @@ class Validator(Protocol):
     def reset(self) -> None: ...
 
 
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module("wsproto6455._speedups")
-    except ImportError:
-        return None
-
-
-SPEEDUPS_MODULE = _compiled()
-
-
-MISSING = "wsproto6455._speedups is not built (python setup.py build_ext --inplace)"
-
-
-def _speedups_required() -> bool:
-    return os.environ.get("WSPROTO6455_REQUIRE_SPEEDUPS", "") not in ("", "0")
-
-
-def _require_compiled() -> ModuleType:
-    """The compiled module; skip without it, or fail if CI requires it."""
-    if SPEEDUPS_MODULE is not None:
-        return SPEEDUPS_MODULE
-    if _speedups_required():
-        pytest.fail(f"WSPROTO6455_REQUIRE_SPEEDUPS is set but {MISSING}")
-    pytest.skip(MISSING)
-
-
-def _available_compiled() -> list[ModuleType]:
-    """[compiled] if built; [] otherwise (a failure if CI requires it)."""
-    if SPEEDUPS_MODULE is None and _speedups_required():
-        pytest.fail(f"WSPROTO6455_REQUIRE_SPEEDUPS is set but {MISSING}")
-    return [] if SPEEDUPS_MODULE is None else [SPEEDUPS_MODULE]
-
-
 @pytest.fixture(params=["pure", "compiled"])
 def apply_mask(request: pytest.FixtureRequest) -> MaskFn:
     if request.param == "pure":
         return _mask_py.apply_mask
-    fn: MaskFn = _require_compiled().apply_mask
+    fn: MaskFn = require_compiled().apply_mask
     return fn
 
 
@@ -84,18 +51,18 @@ def apply_mask(request: pytest.FixtureRequest) -> MaskFn:
 def make_validator(request: pytest.FixtureRequest) -> Callable[[], Validator]:
     if request.param == "pure":
         return _utf8_py.Utf8Validator
-    cls: Callable[[], Validator] = _require_compiled().Utf8Validator
+    cls: Callable[[], Validator] = require_compiled().Utf8Validator
     return cls
 
 
 def both_masks() -> list[MaskFn]:
     """Both implementations for differential tests; without the extension
     the pure one is still checked against the references."""
-    return [_mask_py.apply_mask, *(m.apply_mask for m in _available_compiled())]
+    return [_mask_py.apply_mask, *(m.apply_mask for m in available_compiled())]
 
 
 def both_validators() -> list[Callable[[], Validator]]:
-    return [_utf8_py.Utf8Validator, *(m.Utf8Validator for m in _available_compiled())]
+    return [_utf8_py.Utf8Validator, *(m.Utf8Validator for m in available_compiled())]
 
 
 # --------------------------------------------------------------------------
@@ -569,7 +536,7 @@ def test_no_speedups_env_forces_pure_backend() -> None:
 
 
 def test_compiled_backend_is_picked_when_built() -> None:
-    _require_compiled()
+    require_compiled()
     speedups, _, utf8_mod = _probe({"WSPROTO6455_NO_SPEEDUPS": ""})
     assert speedups == "True"
     assert utf8_mod == "wsproto6455._speedups"
@@ -585,7 +552,7 @@ def test_build_with_and_without_extension(tmp_path: Path, with_extension: bool) 
     """``WSPROTO6455_NO_EXTENSION=1`` (like a machine without a compiler) still
     builds a working package, pure Python; without it the extension is built."""
     if with_extension and not _can_compile():
-        if _speedups_required():
+        if speedups_required():
             pytest.fail("WSPROTO6455_REQUIRE_SPEEDUPS is set but Cython or a C compiler is missing")
         pytest.skip("Cython or a C compiler is missing")
     src = tmp_path / "src"

@@ -22,11 +22,8 @@ Sections:
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from unittest import mock
 
@@ -39,6 +36,7 @@ from wsproto6455 import Connection, ConnectionState, ConnectionType, _scan_py
 from wsproto6455.events import (BytesMessage, CloseConnection, Event, Message, Ping, Pong,
                                 TextMessage)
 
+from speedups_helpers import available_compiled, compiled
 from frame_helpers import (BINARY, CLOSE, CONT, PING, PONG, RFC_MASK, ROLE_IDS, ROLES, RSV1,
                            RSV2, RSV3, SERVER, TEXT, ZERO_MASK, close_payload, collected,
                            connection, feed, frame_from, merge_messages, message_frames,
@@ -60,40 +58,15 @@ KEY = b"\x9b\x01\xff\x5a"  # no zero byte: masking is visible in every position
 # --------------------------------------------------------------------------
 
 
-def _compiled() -> Optional[ModuleType]:
-    try:
-        return importlib.import_module("wsproto6455._speedups")
-    except ImportError:
-        return None
-
-
-SPEEDUPS_MODULE = _compiled()
-MISSING = "wsproto6455._speedups is not built (python setup.py build_ext --inplace)"
-
-
-def _speedups_required() -> bool:
-    return os.environ.get("WSPROTO6455_REQUIRE_SPEEDUPS", "") not in ("", "0")
-
-
 def _compiled_scan() -> Scan:
     """The compiled scanner; skip without it, or fail if CI requires it."""
-    if SPEEDUPS_MODULE is None:
-        if _speedups_required():
-            pytest.fail(f"WSPROTO6455_REQUIRE_SPEEDUPS is set but {MISSING}")
-        pytest.skip(MISSING)
-    if not hasattr(SPEEDUPS_MODULE, "scan_messages"):
-        pytest.fail("wsproto6455._speedups is stale: no scan_messages (rebuild it)")
-    fn: Scan = SPEEDUPS_MODULE.scan_messages
+    fn: Scan = compiled("scan_messages")
     return fn
 
 
 def both_scanners() -> List[Scan]:
     """Pure, plus compiled when built (a failure if CI requires it)."""
-    if SPEEDUPS_MODULE is None:
-        if _speedups_required():
-            pytest.fail(f"WSPROTO6455_REQUIRE_SPEEDUPS is set but {MISSING}")
-        return [_scan_py.scan_messages]
-    return [_scan_py.scan_messages, _compiled_scan()]
+    return [_scan_py.scan_messages, *(m.scan_messages for m in available_compiled())]
 
 
 @pytest.fixture(params=["pure", "compiled"])

@@ -7,8 +7,6 @@ one final, unmasked frame (RFC 6455 §5.2) with the minimal length encoding.
 
 from __future__ import annotations
 
-import importlib
-import os
 from typing import Callable, Union
 
 import pytest
@@ -16,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from frame_helpers import BINARY, TEXT, parse_frames
+from speedups_helpers import compiled
 from wsproto6455 import _frame_py
 
 Payload = Union[str, bytes, bytearray, memoryview]
@@ -23,13 +22,7 @@ ServerFrame = Callable[[Payload], bytes]
 
 
 def _compiled() -> ServerFrame:
-    try:
-        module = importlib.import_module("wsproto6455._speedups")
-    except ImportError:
-        if os.environ.get("WSPROTO6455_REQUIRE_SPEEDUPS", "") not in ("", "0"):
-            pytest.fail("WSPROTO6455_REQUIRE_SPEEDUPS is set but wsproto6455._speedups is not built")
-        pytest.skip("wsproto6455._speedups is not built")
-    fn: ServerFrame = module.server_frame
+    fn: ServerFrame = compiled("server_frame")
     return fn
 
 

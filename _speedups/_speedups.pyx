@@ -313,7 +313,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from wsproto6455.events import BytesMessage, TextMessage
 
 cdef extern from "Python.h":
-    int PyObject_GenericSetDict(object obj, object value, void* context) except -1
+    int PyObject_GenericSetAttr(object obj, object name, object value) except -1
 
 cdef tuple _NO_ARGS = ()
 cdef type _TextMessage = TextMessage
@@ -329,10 +329,12 @@ cdef enum:
 
 cdef object _message(type cls, object data):
     """``cls(data)`` for the message events, without running the Python
-    ``__init__``: the instance dict is built here, as that ``__init__`` does."""
+    ``__init__``: the fields are set as object.__setattr__ would (the events
+    are frozen dataclasses), which keeps CPython's own instance layout."""
     cdef object event = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
-    PyObject_GenericSetDict(
-        event, {"data": data, "frame_finished": True, "message_finished": True}, NULL)
+    PyObject_GenericSetAttr(event, "data", data)
+    PyObject_GenericSetAttr(event, "frame_finished", True)
+    PyObject_GenericSetAttr(event, "message_finished", True)
     return event
 
 

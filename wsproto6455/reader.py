@@ -7,6 +7,11 @@ frame is never held in the buffer: it is delivered (or, with
 ``whole_messages``, collected up to ``max_message_size``) piece by piece.
 Every limit is checked from the frame header, before the payload is read.
 
+Between messages, runs of whole unfragmented frames go through the
+``scan_messages`` kernel (compiled or pure, see ``backend``) in one call;
+it stops at anything else, which this module's general frame-by-frame
+path handles, so every fault is found and reported in one place.
+
 Faults are raised as :class:`~wsproto6455.errors.ProtocolFault`; after a
 fault or a close frame the reader interprets nothing more.
 """
@@ -165,7 +170,7 @@ class Reader:
             self.finish()
             raise
 
-    # The hot path: one frame header, and its payload when it is all here.
+    # The general path: one frame header, and its payload when it is all here.
     def _next_frame(self) -> Optional[Event]:
         buf = self._buffer
         pos = self._pos

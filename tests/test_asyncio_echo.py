@@ -41,13 +41,19 @@ def negotiated(ws: Any) -> list[str]:
 
 # -- our server, every client ------------------------------------------------
 
+async def send_and_receive_each(ws: Any) -> list[Union[str, bytes]]:
+    """Send MESSAGES one at a time, each answered before the next (websockets-style API)."""
+    received = []
+    for message in MESSAGES:
+        await ws.send(message)
+        received.append(await ws.recv())
+    return received
+
+
 async def exchange_ours(port: int, compression: Optional[str]) -> list[Union[str, bytes]]:
     async with connect(f"ws://{HOST}:{port}/", compression=compression) as ws:
         assert negotiated(ws) == (["permessage-deflate"] if compression else [])
-        received = []
-        for message in MESSAGES:
-            await ws.send(message)
-            received.append(await ws.recv())
+        received = await send_and_receive_each(ws)
     assert ws.close_code == 1000
     return received
 
@@ -57,10 +63,7 @@ async def exchange_websockets(port: int, compression: Optional[str]) -> list[Uni
         assert ws.response is not None
         header = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert ("permessage-deflate" in header) == (compression is not None)
-        received = []
-        for message in MESSAGES:
-            await ws.send(message)
-            received.append(await ws.recv())
+        received = await send_and_receive_each(ws)
     assert ws.close_code == 1000
     return received
 

@@ -13,8 +13,9 @@ first, RFC 6455 §7.1.1), and time out a peer that never closes.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
+from ._keywords import keyword_options
 from .errors import LocalProtocolError, ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 from .extensions.base import Extension
@@ -26,19 +27,8 @@ from .writer import Writer
 #: Default bound on a received message (after decompression), in bytes.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
-#: The keyword options of a connection (the last one is used by the handshake).
-OPTIONS = frozenset({"max_message_size", "max_frame_size", "fragment_size",
-                     "whole_messages", "max_header_size"})
-
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
-
-
-def check_options(options: dict[str, Any]) -> None:
-    """Refuse option names that no connection understands."""
-    unknown = set(options) - OPTIONS
-    if unknown:
-        raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
 
 
 class Connection:
@@ -57,6 +47,7 @@ class Connection:
         piece by piece as its bytes arrive (wsproto's behaviour, the default).
     """
 
+    @keyword_options("Connection()")
     def __init__(
         self,
         connection_type: ConnectionType,
@@ -67,9 +58,7 @@ class Connection:
         max_frame_size: Optional[int] = None,
         fragment_size: Optional[int] = None,
         whole_messages: bool = False,
-        **handshake_options: Any,
     ) -> None:
-        check_options(handshake_options)
         self.role = connection_type
         self.client = connection_type is ConnectionType.CLIENT
         self.extensions = list(extensions or [])

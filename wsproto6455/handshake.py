@@ -12,10 +12,11 @@ import binascii
 import hashlib
 import os
 from collections import deque
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 from . import http
-from .connection import Connection
+from ._keywords import keyword_options
+from .connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     AcceptConnection,
@@ -76,13 +77,27 @@ def _reject(message: str, status: int = 400, headers: Optional[Headers] = None) 
 class Handshake:
     """The opening handshake of one connection, client or server."""
 
-    def __init__(self, connection_type: ConnectionType, **options: Any) -> None:
+    @keyword_options("Handshake()")
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        *,
+        max_header_size: Optional[int] = DEFAULT_MAX_HEADER_SIZE,
+        max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: Optional[int] = None,
+        fragment_size: Optional[int] = None,
+        whole_messages: bool = False,
+    ) -> None:
         self.role = connection_type
         self.client = connection_type is ConnectionType.CLIENT
         self._state = ConnectionState.CONNECTING
         self._events: deque[Event] = deque()
-        self._options = options
-        self._head_limit: Optional[int] = options.get("max_header_size", DEFAULT_MAX_HEADER_SIZE)
+        # For the Connection that the handshake creates.
+        self._max_message_size = max_message_size
+        self._max_frame_size = max_frame_size
+        self._fragment_size = fragment_size
+        self._whole_messages = whole_messages
+        self._head_limit = max_header_size
         self._head: Optional[http.HeadReader] = http.HeadReader(self._head_limit)
         self._request: Optional[Request] = None
         self._key: Optional[bytes] = None
@@ -96,6 +111,13 @@ class Handshake:
     @property
     def state(self) -> ConnectionState:
         return self._state
+
+    def _new_connection(self, extensions: Sequence[Extension], trailing_data: bytes) -> Connection:
+        return Connection(
+            self.role, extensions, trailing_data,
+            max_message_size=self._max_message_size, max_frame_size=self._max_frame_size,
+            fragment_size=self._fragment_size, whole_messages=self._whole_messages,
+        )
 
     def _advance(self, trigger: Trigger) -> None:
         self._state = advance(self.role, self._state, trigger)
@@ -252,10 +274,8 @@ class Handshake:
             headers.append((b"Sec-WebSocket-Extensions", ", ".join(accepted.values()).encode("ascii")))
         headers.extend(_checked(event.extra_headers))
         self._advance(Trigger.SEND_ACCEPT)
-        self.connection = Connection(
-            self.role, [ext for ext in event.extensions if ext.name in accepted],
-            self._trailing, **self._options,
-        )
+        self.connection = self._new_connection(
+            [ext for ext in event.extensions if ext.name in accepted], self._trailing)
         self._trailing = b""
         return http.write_head(b"HTTP/1.1 101 Switching Protocols", headers)
 
@@ -380,7 +400,7 @@ class Handshake:
             raise RemoteProtocolError(str(exc)) from None
         extensions = finalize_client_extensions(accepted, self._offered)
         self._advance(Trigger.RECV_ACCEPT)
-        self.connection = Connection(self.role, extensions, rest, **self._options)
+        self.connection = self._new_connection(extensions, rest)
         return AcceptConnection(
             subprotocol=protocols[0] if protocols else None,
             extensions=extensions,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Union
+from typing import Iterator, Optional, Union
 
-from .connection import Connection, check_options
+from ._keywords import keyword_options
+from .connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
 from .events import Event
-from .handshake import Handshake
+from .handshake import DEFAULT_MAX_HEADER_SIZE, Handshake
 from .state import ConnectionState, ConnectionType
 from .typing import Headers
 
@@ -17,14 +18,30 @@ class WSConnection:
     Options (keyword only, all optional): ``max_message_size`` (default
     1 MiB, None for unbounded), ``max_frame_size``, ``max_header_size``
     (default 16 KiB), ``fragment_size``, ``whole_messages``: see
-    :class:`~wsproto6455.connection.Connection`.
+    :class:`~wsproto6455.connection.Connection`. An unknown option raises
+    :class:`TypeError` with a hint (e.g. websockets' ``max_size``).
     """
 
-    def __init__(self, connection_type: ConnectionType, **options: Any) -> None:
+    @keyword_options("WSConnection()")
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        *,
+        max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: Optional[int] = None,
+        max_header_size: Optional[int] = DEFAULT_MAX_HEADER_SIZE,
+        fragment_size: Optional[int] = None,
+        whole_messages: bool = False,
+    ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
-        # Refuse unknown options now, not at the end of the handshake.
-        check_options(options)
-        self.handshake = Handshake(connection_type, **options)
+        self.handshake = Handshake(
+            connection_type,
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+            max_header_size=max_header_size,
+            fragment_size=fragment_size,
+            whole_messages=whole_messages,
+        )
         self.connection: Optional[Connection] = None
 
     @property

@@ -15,7 +15,7 @@ from .exceptions import (
     InvalidURI,
     WebSocketError,
 )
-from .options import Settings
+from .options import DeflateOptions, Settings
 from .protocol import WebSocket
 from .server import Server, ServerConnection, serve
 
@@ -24,6 +24,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "DeflateOptions",
     "HandshakeRejected",
     "InvalidHandshake",
     "InvalidURI",

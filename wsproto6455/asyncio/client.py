@@ -12,7 +12,8 @@ from ..errors import RemoteProtocolError
 from ..events import AcceptConnection, Event, RejectConnection, RejectData, Request
 from .exceptions import HandshakeRejected, InvalidHandshake, WebSocketError
 from .headers import HeadersLike, to_headers
-from .options import Settings
+from .._keywords import keyword_options
+from .options import Compression, DeflateOptions, Settings
 from .protocol import WebSocket
 from .uri import parse_uri
 
@@ -94,18 +95,29 @@ class connect:
     """Open a client connection to a ``ws://`` or ``wss://`` URI.
 
     Use ``async with connect(uri) as ws: ...`` (closes on exit) or
-    ``ws = await connect(uri)``. Options: ``origin``, ``subprotocols``
-    (offered, in order of preference), ``extra_headers``, ``ssl`` (an
-    :class:`ssl.SSLContext` for ``wss://``; default: the system's trust
-    store), ``server_hostname``, ``user_agent_header``, and the
-    :class:`~wsproto6455.asyncio.options.Settings` fields (limits,
-    compression, timeouts, flow control). ``open_timeout`` bounds the TCP
-    connect, TLS and opening handshake together (raises :class:`TimeoutError`).
+    ``ws = await connect(uri)``.
+
+    :param origin: the ``Origin`` header.
+    :param subprotocols: offered, in order of preference.
+    :param extra_headers: added to the opening handshake request.
+    :param ssl: an :class:`ssl.SSLContext` for ``wss://`` (default: the
+        system's trust store).
+    :param server_hostname: the name TLS checks the certificate against
+        (default: the URI's host).
+    :param user_agent_header: the ``User-Agent`` header (None: none).
+    :param open_timeout: bound on TCP connect, TLS and opening handshake
+        together; raises :class:`TimeoutError` (None: no limit).
+
+    The other options are :func:`~wsproto6455.asyncio.serve`'s (limits,
+    compression, keepalive, flow control), with the same defaults.
 
     A non-101 answer raises :class:`HandshakeRejected` (status, headers, body);
-    any other handshake failure raises :class:`InvalidHandshake`.
+    any other handshake failure raises :class:`InvalidHandshake`; an unknown
+    option raises :class:`TypeError` naming ``connect()``, with our name for
+    an option of websockets or aiohttp (``additional_headers=``...).
     """
 
+    @keyword_options("connect()")
     def __init__(
         self,
         uri: str,
@@ -116,10 +128,25 @@ class connect:
         ssl: Optional[ssl_module.SSLContext] = None,
         server_hostname: Optional[str] = None,
         user_agent_header: Optional[str] = DEFAULT_USER_AGENT,
-        **options: Any,
+        # -- Settings: limits
+        max_message_size: Optional[int] = 1 << 20,
+        max_frame_size: Optional[int] = None,
+        max_header_size: Optional[int] = 16 << 10,
+        fragment_size: Optional[int] = None,
+        # -- Settings: compression
+        compression: Optional[Compression] = "deflate",
+        deflate_options: Optional[DeflateOptions] = None,
+        # -- Settings: timers, in seconds
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        open_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 10.0,
+        # -- Settings: flow control
+        max_queue: Optional[int] = 16,
+        write_limit: int = 32 << 10,
     ) -> None:
         self._uri = parse_uri(uri)
-        self._settings = Settings(**options)
+        self._settings = Settings.pick(locals())
         if self._uri.secure:
             self._ssl: Optional[ssl_module.SSLContext] = ssl or ssl_module.create_default_context()
         elif ssl is not None:

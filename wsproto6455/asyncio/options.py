@@ -1,12 +1,36 @@
-"""Options shared by :func:`serve` and :func:`connect`, validated once."""
+"""Options shared by :func:`serve` and :func:`connect`, validated once.
+
+:func:`serve` and :func:`connect` spell every option out as a typed keyword
+parameter (so editors and type checkers see them) and bundle the shared
+ones into one :class:`Settings`, which the connections read. A test checks
+that both signatures carry every field of :class:`Settings` with the same
+default.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Optional, TypedDict
 
 from .. import ConnectionType, WSConnection
 from ..extensions import Extension, PerMessageDeflate
+
+#: The one compression method: permessage-deflate (RFC 7692).
+Compression = Literal["deflate"]
+
+
+class DeflateOptions(TypedDict, total=False):
+    """Keyword arguments of :class:`~wsproto6455.extensions.PerMessageDeflate`."""
+
+    client_no_context_takeover: bool
+    client_max_window_bits: Optional[int]
+    server_no_context_takeover: bool
+    server_max_window_bits: Optional[int]
+    compression_level: int
+    memory_level: int
+    threshold: int
+    require_client_max_window_bits: bool
 
 
 @dataclass(frozen=True)
@@ -14,17 +38,19 @@ class Settings:
     """Everything a connection needs besides its role and handshake.
 
     Limits go to the sans-IO core unchanged (``None`` = unlimited); the rest
-    are the I/O policies that the core leaves to its embedder.
+    are the I/O policies that the core leaves to its embedder. A field
+    meant for servers only carries ``metadata={"role": "server"}`` and is a
+    parameter of :func:`serve` but not of :func:`connect`.
     """
 
     # -- passed through to WSConnection
     max_message_size: Optional[int] = 1 << 20
     max_frame_size: Optional[int] = None
-    max_header_size: int = 16 << 10
+    max_header_size: Optional[int] = 16 << 10
     fragment_size: Optional[int] = None
     # -- permessage-deflate: "deflate" or None, and PerMessageDeflate's keyword arguments
-    compression: Optional[str] = "deflate"
-    deflate_options: Mapping[str, Any] = field(default_factory=dict)
+    compression: Optional[Compression] = "deflate"
+    deflate_options: Optional[DeflateOptions] = None
     # -- timers (seconds; None disables)
     ping_interval: Optional[float] = 20.0
     ping_timeout: Optional[float] = 20.0
@@ -48,7 +74,12 @@ class Settings:
         if self.deflate_options and self.compression is None:
             raise ValueError("deflate_options given but compression is None")
         if self.compression is not None:
-            PerMessageDeflate(**self.deflate_options)  # fail now on a bad option, not per connection
+            self.new_extensions()  # fail now on a bad option, not per connection
+
+    @classmethod
+    def pick(cls, values: Mapping[str, Any]) -> "Settings":
+        """The settings among ``values`` (e.g. the ``locals()`` of :func:`serve`)."""
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
     def new_core(self, role: ConnectionType) -> WSConnection:
         """A fresh sans-IO connection with our limits; messages arrive whole."""
@@ -65,4 +96,4 @@ class Settings:
         """Fresh extension instances: each connection owns its compression state."""
         if self.compression is None:
             return []
-        return [PerMessageDeflate(**self.deflate_options)]
+        return [PerMessageDeflate(**(self.deflate_options or {}))]

@@ -28,7 +28,8 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events import AcceptConnection, Event, RejectConnection, RejectData, Request
 from .exceptions import ConnectionClosed
 from .headers import HeadersLike, to_headers
-from .options import Settings
+from .._keywords import keyword_options
+from .options import Compression, DeflateOptions, Settings
 from .protocol import CONNECTING, OPEN, WebSocket
 
 logger = logging.getLogger("wsproto6455.asyncio")
@@ -271,15 +272,41 @@ class serve:
     until the block exits (then closes every connection with 1001);
     ``server = await serve(...)`` leaves closing to the caller.
 
-    Options: ``ssl`` (an :class:`ssl.SSLContext`), ``subprotocols`` (those
-    we support, picked in the client's order of preference),
-    ``extra_headers`` (added to the 101 response), ``process_request``
-    (``(ws, request) -> None | (status, headers, body)``, may be async: return
-    a response to reject the handshake), ``server_header``, and the
-    :class:`~wsproto6455.asyncio.options.Settings` fields (limits,
-    compression, timeouts, flow control).
+    :param ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
+    :param subprotocols: those we support, picked in the client's order of
+        preference.
+    :param extra_headers: added to the 101 response.
+    :param process_request: ``(ws, request) -> None | (status, headers,
+        body)``, may be async: return a response to reject the handshake.
+    :param server_header: the ``Server`` header of responses (None: none).
+    :param max_message_size: bound on a received message in bytes, after
+        decompression; over it the peer gets 1009 (None: unbounded).
+    :param max_frame_size: bound on a received frame's payload (None: only
+        the message bound applies).
+    :param max_header_size: bound on the opening handshake's head (431 over it).
+    :param fragment_size: cut outgoing messages into frames of at most this
+        many bytes (None: one frame per message).
+    :param compression: ``"deflate"`` accepts permessage-deflate; None turns
+        it off.
+    :param deflate_options: :class:`~wsproto6455.extensions.PerMessageDeflate`
+        keyword arguments (see :class:`DeflateOptions`).
+    :param ping_interval: seconds between keepalive pings (None: no pings).
+    :param ping_timeout: no pong this many seconds after a keepalive ping
+        closes the connection with 1011 (None: wait forever).
+    :param open_timeout: drop a connection whose TLS and opening handshake
+        take longer (None: no limit).
+    :param close_timeout: how long the closing handshake may take before
+        TCP is dropped (None: no limit).
+    :param max_queue: unread messages at which reading from the socket
+        pauses (None: never pause).
+    :param write_limit: the transport's high-water mark in bytes: ``send``
+        waits above it.
+
+    An unknown option raises :class:`TypeError` naming ``serve()``, with
+    our name for an option of websockets or aiohttp (``max_size=``...).
     """
 
+    @keyword_options("serve()")
     def __init__(
         self,
         handler: Handler,
@@ -291,11 +318,26 @@ class serve:
         extra_headers: Optional[HeadersLike] = None,
         process_request: Optional[ProcessRequest] = None,
         server_header: Optional[str] = DEFAULT_SERVER_HEADER,
-        **options: Any,
+        # -- Settings: limits
+        max_message_size: Optional[int] = 1 << 20,
+        max_frame_size: Optional[int] = None,
+        max_header_size: Optional[int] = 16 << 10,
+        fragment_size: Optional[int] = None,
+        # -- Settings: compression
+        compression: Optional[Compression] = "deflate",
+        deflate_options: Optional[DeflateOptions] = None,
+        # -- Settings: timers, in seconds
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        open_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 10.0,
+        # -- Settings: flow control
+        max_queue: Optional[int] = 16,
+        write_limit: int = 32 << 10,
     ) -> None:
         self._server = Server(
             handler,
-            Settings(**options),
+            Settings.pick(locals()),
             subprotocols=subprotocols,
             extra_headers=extra_headers,
             process_request=process_request,

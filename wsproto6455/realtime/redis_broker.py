@@ -1,0 +1,556 @@
+"""RedisBroker: rooms shared by many server processes through Redis.
+
+Routing: a channel per room (``prefix{room}``); a server subscribes only to the
+rooms with local members (the Hub calls ``subscribe`` on 0->1 and
+``unsubscribe`` on 1->0), so its Redis traffic follows the rooms it hosts. On
+Redis Cluster (``cluster=True`` or a ``redis+cluster://`` URL) rooms use
+sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7.0+): a room's messages stay on
+the node that owns its slot, one listener per node.
+
+Delivery: at most once. A publish crosses Redis once (one PUBLISH, whatever the
+number of members) and reaches the servers subscribed at that moment; a server
+whose listener is reconnecting misses what is published meanwhile. Publishes
+leave through one FIFO queue and one writer task that pipelines them, so one
+sender's messages to one room keep their order on every server. With
+``history=N`` each room also keeps its last ~N messages in a capped stream, with
+an epoch and an offset, for clients that resume (``history()``); a gap is
+reported by ``HistoryGap``, never skipped.
+
+Bounds: the publish queue holds at most ``max_pending`` messages; when it is
+full, or when the room's node is not connected, ``publish`` raises
+``BrokerUnavailable`` at once (nothing is buffered for later). The listener is
+supervised (see ``redis_listener``).
+
+``redis`` (redis-py >= 5) is imported here only, so the package works without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, cast
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+from redis.exceptions import RedisError
+
+from .broker import Deliver, Payload, Publication
+from .redis_codec import MalformedEnvelope, RoomKeys, decode, encode, room_keys, room_of_channel
+from .redis_listener import CONNECTED, BrokerUnavailable, Endpoint, Listener
+from .redis_scripts import (HISTORY, PRESENCE_READ, PRESENCE_REFRESH, PRESENCE_REMOVE,
+                            PUBLISH_WITH_HISTORY)
+
+logger = logging.getLogger("wsproto6455.realtime.redis")
+
+__all__ = ["RedisBroker", "BrokerUnavailable", "History", "HistoryGap"]
+
+
+_METRICS = (
+    ("connected", "gauge", "1 when every Redis node's pub/sub listener is connected"),
+    ("reconnects", "counter", "pub/sub connections lost and re-attempted"),
+    ("published", "counter", "messages accepted by Redis"),
+    ("publish_errors", "counter", "publishes refused with BrokerUnavailable (never queued)"),
+    ("pending_publishes", "gauge", "publishes waiting for Redis (bounded by max_pending)"),
+    ("received", "counter", "messages received from Redis for the subscribed rooms"),
+    ("received_bytes", "counter", "bytes read from Redis by the pub/sub listeners"),
+    ("delivered", "counter", "publications handed to the Hub"),
+    ("malformed", "counter", "messages on our channels that we did not write (ignored)"),
+    ("subscribed_rooms", "gauge", "rooms subscribed on Redis (rooms with a local member)"),
+    ("presence_errors", "counter", "presence refreshes that failed"),
+    ("nodes", "gauge", "Redis nodes listened to (1, or the cluster's masters)"),
+)
+
+
+@dataclass(frozen=True)
+class History:
+    """A room's retained messages after a position, and the room's position now."""
+
+    publications: List[Publication]
+    epoch: Optional[str]
+    offset: int  # the room's latest offset (0: nothing published in this epoch)
+
+
+class HistoryGap(Exception):
+    """Resuming from ``since`` is impossible: the epoch changed (Redis lost the
+    room's data) or messages after ``since`` were trimmed from the history.
+    ``history`` holds what is still available, to start over from."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class _Shard:
+    """One Redis node: its command client and its pub/sub listener."""
+
+    endpoint: Endpoint
+    client: "aioredis.Redis"
+    listener: Listener
+    scripts: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    room: str
+    keys: RoomKeys
+    envelope: bytes
+    future: "asyncio.Future[None]"
+
+
+class RedisBroker:
+    """A :class:`~wsproto6455.realtime.broker.Broker` on Redis (see the module doc)."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "ws:",
+        cluster: Optional[bool] = None,
+        history: int = 0,
+        history_ttl: float = 300.0,
+        presence_ttl: float = 30.0,
+        max_pending: int = 10_000,
+        max_batch: int = 512,
+        subscribe_timeout: float = 5.0,
+        command_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        ping_interval: float = 1.0,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 2.0,
+    ) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("the key prefix must not contain braces (they delimit the room's hash tag)")
+        if history < 0 or max_pending < 1 or max_batch < 1 or presence_ttl <= 0:
+            raise ValueError("history >= 0, max_pending >= 1, max_batch >= 1, presence_ttl > 0")
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+            raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r}")
+        self.cluster = parts.scheme.endswith("+cluster") if cluster is None else cluster
+        tls = ssl.create_default_context() if parts.scheme.startswith("rediss") else None
+        self._seed = Endpoint(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+        path = parts.path.strip("/")
+        self._db = int(path) if path and not self.cluster else 0
+        self.prefix = prefix
+        self._prefix_bytes = prefix.encode()
+        self.history_size = history
+        self.history_ttl = history_ttl
+        self.presence_ttl = presence_ttl
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self.subscribe_timeout = subscribe_timeout
+        self._command_timeout = command_timeout
+        self._connect_timeout = connect_timeout
+        self._ping_interval = ping_interval
+        self._backoff = (backoff_base, backoff_cap)
+        self._publish_cmd = "SPUBLISH" if self.cluster else "PUBLISH"
+
+        self._deliver: Optional[Deliver] = None
+        self._shards: Dict[str, _Shard] = {}
+        self._slots: List[Tuple[int, int, str]] = []  # (first, last, shard name)
+        self._room_shard: Dict[str, str] = {}  # subscribed rooms -> shard name
+        self._queue: Deque[_Pending] = deque()
+        self._queue_ready = asyncio.Event()
+        self._writer: Optional["asyncio.Task[None]"] = None
+        self._presence_task: Optional["asyncio.Task[None]"] = None
+        self._topology_task: Optional["asyncio.Task[None]"] = None
+        self._local_presence: Dict[str, Dict[str, str]] = {}
+        self._started = False
+        self._closed = False
+        # counters (see stats())
+        self.published = 0
+        self.publish_errors = 0
+        self.delivered = 0
+        self.malformed = 0
+        self.presence_errors = 0
+
+    # -- Broker protocol ---------------------------------------------------
+
+    async def start(self, deliver: Deliver) -> None:
+        if self._started:
+            raise RuntimeError("RedisBroker.start() called twice")
+        self._started = True
+        self._deliver = deliver
+        if self.cluster:
+            await self._load_topology()
+        else:
+            self._add_shard(self._seed)
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._presence_task = asyncio.get_running_loop().create_task(self._presence_loop())
+        # Not fatal: a server may start while Redis is down; the listeners retry.
+        await asyncio.gather(*(shard.listener.wait_connected(self._connect_timeout * 2)
+                               for shard in self._shards.values()))
+
+    async def subscribe(self, room: str) -> None:
+        shard = self._shard_for(room)
+        self._room_shard[room] = shard.endpoint.name
+        await shard.listener.subscribe(room_keys(self.prefix, room).channel, self.subscribe_timeout)
+
+    async def unsubscribe(self, room: str) -> None:
+        name = self._room_shard.pop(room, None)
+        shard = self._shards.get(name) if name is not None else None
+        if shard is not None:
+            shard.listener.unsubscribe(room_keys(self.prefix, room).channel)
+
+    async def publish(self, room: str, data: Payload) -> None:
+        """Hands the message to Redis; returns once Redis accepted it.
+
+        Raises ``BrokerUnavailable`` at once when the room's node is not
+        connected or ``max_pending`` publishes are already waiting (the caller
+        decides: tell the client, drop, retry); ``TypeError`` for a payload
+        that is neither str nor bytes."""
+        envelope = encode(data)
+        if self._closed or not self._started:
+            raise BrokerUnavailable("broker not started" if not self._closed else "broker closed")
+        shard = self._shard_for(room)
+        if shard.listener.state != CONNECTED:
+            self.publish_errors += 1
+            raise BrokerUnavailable(f"Redis {shard.endpoint.name} is {shard.listener.state}")
+        if len(self._queue) >= self.max_pending:
+            self.publish_errors += 1
+            raise BrokerUnavailable(f"{self.max_pending} publishes already waiting for Redis")
+        future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(room, room_keys(self.prefix, room), envelope, future))
+        self._queue_ready.set()
+        await future
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in (self._writer, self._presence_task, self._topology_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        while self._queue:
+            pending = self._queue.popleft()
+            if not pending.future.done():
+                pending.future.set_exception(BrokerUnavailable("broker closed"))
+        for shard in self._shards.values():
+            await shard.listener.close()
+            await shard.client.aclose() if hasattr(shard.client, "aclose") else await shard.client.close()
+
+    # -- history -----------------------------------------------------------
+
+    async def history(self, room: str, since: Optional[Tuple[str, int]] = None,
+                      limit: int = 1000) -> History:
+        """Messages kept for ``room`` after ``since`` (``(epoch, offset)`` of the
+        last message a client saw; ``None``: everything kept), at most ``limit``.
+
+        Raises ``HistoryGap`` when resuming from ``since`` would skip messages."""
+        if self.history_size <= 0:
+            raise RuntimeError("history is off: RedisBroker(history=N) keeps the last ~N messages per room")
+        result = await self._read_history(room, since[1] + 1 if since is not None else 1, limit)
+        if since is not None:
+            since_epoch, since_offset = since
+            if result.epoch != since_epoch:
+                # The client's offsets are void: what is kept of the new epoch, from its start.
+                result = await self._read_history(room, 1, limit)
+                raise HistoryGap(f"room {room!r}: epoch changed ({since_epoch} -> {result.epoch}); "
+                                 "the client's offsets are void", result)
+            publications = result.publications
+            if result.offset > since_offset and (not publications or publications[0].offset != since_offset + 1):
+                raise HistoryGap(f"room {room!r}: messages after offset {since_offset} are no longer "
+                                 "kept", result)
+        return result
+
+    async def _read_history(self, room: str, first: int, limit: int) -> History:
+        keys = room_keys(self.prefix, room)
+        epoch_raw, top, flat = await self._run_script(
+            self._shard_for(room), "history", HISTORY, [keys.stream, keys.meta], [max(first, 1), limit])
+        epoch = epoch_raw.decode() if isinstance(epoch_raw, bytes) else None
+        publications = []
+        for i in range(0, len(flat), 2):
+            data, _, _ = decode(flat[i + 1])
+            publications.append(Publication(room, data, epoch, int(flat[i])))
+        return History(publications, epoch, int(top))
+
+    # -- presence ----------------------------------------------------------
+
+    async def presence_join(self, room: str, member: str, info: str = "") -> None:
+        """``member`` (unique cluster-wide, e.g. a user or connection id) is in
+        ``room`` on this server; refreshed every ``presence_ttl / 3`` until
+        ``presence_leave``. If this server dies, it expires after ``presence_ttl``."""
+        self._local_presence.setdefault(room, {})[member] = info
+        await self._refresh_room(room, {member: info})
+
+    async def presence_leave(self, room: str, member: str) -> None:
+        members = self._local_presence.get(room)
+        if members is not None:
+            members.pop(member, None)
+            if not members:
+                del self._local_presence[room]
+        keys = room_keys(self.prefix, room)
+        await self._run_script(self._shard_for(room), "presence_remove", PRESENCE_REMOVE,
+                               [keys.presence, keys.presence_info], [member])
+
+    async def presence(self, room: str) -> Dict[str, str]:
+        """Every member of ``room`` on every server, with its info."""
+        keys = room_keys(self.prefix, room)
+        flat = await self._run_script(self._shard_for(room), "presence_read", PRESENCE_READ,
+                                      [keys.presence, keys.presence_info], [])
+        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+    # -- observability -----------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``connected`` when every node's listener is, else the worst state."""
+        states = {shard.listener.state for shard in self._shards.values()}
+        if not states:
+            return "closed" if self._closed else "connecting"
+        for state in ("closed", "reconnecting", "connecting"):
+            if state in states:
+                return state
+        return CONNECTED
+
+    def stats(self) -> Dict[str, float]:
+        listeners = [shard.listener for shard in self._shards.values()]
+        return {
+            "connected": 1.0 if self.state == CONNECTED else 0.0,
+            "reconnects": float(sum(listener.reconnects for listener in listeners)),
+            "published": float(self.published),
+            "publish_errors": float(self.publish_errors),
+            "pending_publishes": float(len(self._queue)),
+            "received": float(sum(listener.messages for listener in listeners)),
+            "received_bytes": float(sum(listener.bytes_received for listener in listeners)),
+            "delivered": float(self.delivered),
+            "malformed": float(self.malformed),
+            "subscribed_rooms": float(len(self._room_shard)),
+            "presence_errors": float(self.presence_errors),
+            "nodes": float(len(listeners)),
+        }
+
+    def prometheus_text(self, prefix: str = "wsproto6455_redis") -> str:
+        """The broker's state and counters in the Prometheus text format."""
+        stats = self.stats()
+        lines: List[str] = []
+        for key, kind, help_text in _METRICS:
+            name = f"{prefix}_{key}" + ("_total" if kind == "counter" else "")
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {stats[key]:g}"]
+        name = f"{prefix}_node_connected"
+        lines += [f"# HELP {name} 1 when the pub/sub listener of this Redis node is connected",
+                  f"# TYPE {name} gauge"]
+        for shard in self._shards.values():
+            connected = 1 if shard.listener.state == CONNECTED else 0
+            lines.append(f'{name}{{node="{shard.endpoint.name}"}} {connected}')
+        return "\n".join(lines) + "\n"
+
+    # -- internals ---------------------------------------------------------
+
+    def _client(self, endpoint: Endpoint) -> "aioredis.Redis":
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        return aioredis.Redis(
+            host=endpoint.host, port=endpoint.port, db=self._db,
+            username=endpoint.username, password=endpoint.password,
+            ssl=endpoint.tls is not None,
+            socket_timeout=self._command_timeout, socket_connect_timeout=self._connect_timeout,
+            # No silent retries: a retried PUBLISH could be delivered twice.
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    def _add_shard(self, endpoint: Endpoint) -> _Shard:
+        listener = Listener(
+            endpoint, self._on_message, sharded=self.cluster,
+            backoff_base=self._backoff[0], backoff_cap=self._backoff[1],
+            ping_interval=self._ping_interval, connect_timeout=self._connect_timeout,
+            on_moved=self._schedule_topology_refresh,
+            on_reconnect=lambda: self._reset_pool(endpoint.name),
+        )
+        shard = _Shard(endpoint, self._client(endpoint), listener)
+        self._shards[endpoint.name] = shard
+        listener.start()
+        return shard
+
+    async def _reset_pool(self, name: str) -> None:
+        """After Redis came back, the pooled command connections are dead
+        sockets; drop them so the next publish does not fail on one."""
+        shard = self._shards.get(name)
+        if shard is not None:
+            await shard.client.connection_pool.disconnect()
+
+    def _shard_for(self, room: str) -> _Shard:
+        if not self.cluster:
+            return next(iter(self._shards.values())) if self._shards else self._unstarted()
+        slot = key_slot(room_keys(self.prefix, room).channel)
+        for first, last, name in self._slots:
+            if first <= slot <= last:
+                return self._shards[name]
+        raise BrokerUnavailable(f"no Redis Cluster node serves slot {slot}")
+
+    def _unstarted(self) -> _Shard:
+        raise BrokerUnavailable("broker not started")
+
+    async def _load_topology(self) -> None:
+        """CLUSTER SLOTS from any known node; a listener per master."""
+        candidates = [shard.endpoint for shard in self._shards.values()] or [self._seed]
+        if self._seed not in candidates:
+            candidates.append(self._seed)
+        last_error: Optional[BaseException] = None
+        for endpoint in candidates:
+            client = self._client(endpoint)
+            try:
+                slots = await cast(Any, client).execute_command("CLUSTER SLOTS")
+            except (RedisError, OSError) as exc:
+                last_error = exc
+                continue
+            finally:
+                await client.aclose() if hasattr(client, "aclose") else await client.close()
+            table: List[Tuple[int, int, str]] = []
+            for entry in slots:
+                first, last, master = int(entry[0]), int(entry[1]), entry[2]
+                host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+                node = Endpoint(host or endpoint.host, int(master[1]), self._seed.username,
+                                self._seed.password, self._seed.tls)
+                if node.name not in self._shards:
+                    self._add_shard(node)
+                table.append((first, last, node.name))
+            self._slots = sorted(table)
+            self._reassign_rooms()
+            return
+        raise BrokerUnavailable(f"no Redis Cluster node answered CLUSTER SLOTS: {last_error}")
+
+    def _reassign_rooms(self) -> None:
+        for room, name in list(self._room_shard.items()):
+            shard = self._shard_for(room)
+            if shard.endpoint.name != name:
+                channel = room_keys(self.prefix, room).channel
+                self._shards[name].listener.unsubscribe(channel)
+                self._room_shard[room] = shard.endpoint.name
+                shard.listener.channels.add(channel)
+                shard.listener._send(shard.listener._subscribe_cmd, channel)
+
+    def _schedule_topology_refresh(self) -> None:
+        if self._topology_task is None or self._topology_task.done():
+            self._topology_task = asyncio.get_running_loop().create_task(self._refresh_topology())
+
+    async def _refresh_topology(self) -> None:
+        try:
+            await self._load_topology()
+        except Exception as exc:
+            logger.warning("redis cluster topology refresh failed: %s", exc)
+
+    def _on_message(self, channel: bytes, raw: bytes) -> None:
+        try:
+            room = room_of_channel(self._prefix_bytes, channel)
+            data, epoch, offset = decode(raw)
+        except (MalformedEnvelope, UnicodeDecodeError):
+            self.malformed += 1
+            return
+        if self._deliver is not None:
+            self.delivered += 1
+            try:
+                self._deliver(Publication(room, data, epoch, offset))
+            except Exception:
+                logger.exception("deliver callback failed for room %r", room)
+
+    async def _write_loop(self) -> None:
+        """The only writer: takes what is queued (up to ``max_batch``), one
+        pipeline per node, waits for the replies, then the next batch, so the
+        queue's order is Redis' order for each room."""
+        while True:
+            await self._queue_ready.wait()
+            batch: List[_Pending] = []
+            while self._queue and len(batch) < self.max_batch:
+                batch.append(self._queue.popleft())
+            if not self._queue:
+                self._queue_ready.clear()
+            by_shard: Dict[str, List[_Pending]] = {}
+            for pending in batch:
+                try:
+                    name = self._shard_for(pending.room).endpoint.name
+                except BrokerUnavailable as exc:
+                    self._fail([pending], exc)
+                    continue
+                by_shard.setdefault(name, []).append(pending)
+            await asyncio.gather(*(self._flush(self._shards[name], items)
+                                   for name, items in by_shard.items()))
+
+    async def _flush(self, shard: _Shard, items: Sequence[_Pending]) -> None:
+        try:
+            async with shard.client.pipeline(transaction=False) as pipe:
+                if self.history_size > 0:
+                    script = self._script(shard, "publish", PUBLISH_WITH_HISTORY)
+                    ttl_ms = int(self.history_ttl * 1000)
+                    for item in items:
+                        await script(keys=[item.keys.stream, item.keys.meta],
+                                     args=[item.keys.channel, item.envelope, self.history_size,
+                                           ttl_ms, self._publish_cmd], client=pipe)
+                else:
+                    for item in items:
+                        pipe.execute_command(self._publish_cmd, item.keys.channel, item.envelope)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._fail(items, BrokerUnavailable(f"publish to {shard.endpoint.name} failed: {exc}"))
+            return
+        except Exception as exc:  # never let the writer die
+            logger.exception("redis publish: unexpected error")
+            self._fail(items, BrokerUnavailable(f"publish failed: {exc!r}"))
+            return
+        for item, result in zip(items, results):
+            if isinstance(result, Exception):
+                self._fail([item], BrokerUnavailable(f"publish refused by Redis: {result}"))
+                if "MOVED" in str(result):
+                    self._schedule_topology_refresh()
+            else:
+                self.published += 1
+                if not item.future.done():
+                    item.future.set_result(None)
+
+    def _fail(self, items: Sequence[_Pending], exc: BaseException) -> None:
+        self.publish_errors += len(items)
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    def _script(self, shard: _Shard, name: str, source: str) -> Any:
+        script = shard.scripts.get(name)
+        if script is None:
+            script = shard.scripts[name] = shard.client.register_script(source)
+        return script
+
+    async def _run_script(self, shard: _Shard, name: str, source: str,
+                          keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        try:
+            return await self._script(shard, name, source)(keys=list(keys), args=list(args))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise BrokerUnavailable(f"Redis {shard.endpoint.name}: {exc}") from exc
+
+    async def _refresh_room(self, room: str, members: Dict[str, str]) -> None:
+        keys = room_keys(self.prefix, room)
+        args: List[Any] = [int(self.presence_ttl * 1000)]
+        for member, info in members.items():
+            args += [member, info]
+        await self._run_script(self._shard_for(room), "presence_refresh", PRESENCE_REFRESH,
+                               [keys.presence, keys.presence_info], args)
+
+    async def _presence_loop(self) -> None:
+        """Refreshes this server's members every ttl/3: two refreshes may fail
+        (Redis restarting) before a live member expires."""
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            for room, members in list(self._local_presence.items()):
+                if not members:
+                    continue
+                try:
+                    await self._refresh_room(room, dict(members))
+                except BrokerUnavailable as exc:
+                    self.presence_errors += 1
+                    logger.debug("presence refresh of %r failed: %s", room, exc)
+                except Exception:
+                    self.presence_errors += 1
+                    logger.exception("presence refresh of %r failed", room)

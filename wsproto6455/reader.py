@@ -32,6 +32,7 @@ from .frames import MAX_CONTROL_PAYLOAD, CloseReason, parse_close_payload
 PROTOCOL_ERROR = CloseReason.PROTOCOL_ERROR
 INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
 TOO_BIG = CloseReason.MESSAGE_TOO_BIG
+INTERNAL_ERROR = CloseReason.INTERNAL_ERROR
 
 _TEXT = 0x1
 _BINARY = 0x2
@@ -82,8 +83,9 @@ class Reader:
         # at any point, and the rest must wait for the next events() call).
         self._ready: deque[Event] = deque()
         self._scanned: list[Event] = []
-        # A fault found by the fast path, raised after the events before it.
-        self._fault: Optional[ProtocolFault] = None
+        # A fault found by the fast path, raised after the events before it
+        # (or any other exception out of its inflate hook, e.g. MemoryError).
+        self._fault: Optional[BaseException] = None
         # Whole compressed messages can take the fast path too when RSV1 is
         # the only extension bit in use (permessage-deflate).
         self._inflate = self._inflate_message if self._rsv_allowed == RSV1 else None
@@ -149,8 +151,9 @@ class Reader:
                     try:
                         self._pos = scan_messages(self._buffer, before, self._mask_bit,
                                                   self._scan_limit, scanned, self._inflate)
-                    except ProtocolFault as fault:
-                        self._fault = fault
+                    except BaseException as exc:
+                        # The events scanned before it are delivered first.
+                        self._fault = exc
                     if scanned:
                         ready.extend(scanned)
                         scanned.clear()
@@ -168,6 +171,16 @@ class Reader:
                     return  # nothing consumed: the next bytes are needed
         except ProtocolFault:
             self.finish()
+            raise
+        except GeneratorExit:
+            raise  # the caller stopped iterating; the rest waits
+        except BaseException as exc:
+            # Not the peer's fault (MemoryError, a bug in an extension): the
+            # frame cannot be read again, since a decompressor has moved on.
+            # The exception goes to the caller once; the connection then
+            # fails with 1011, so nothing is delivered twice or out of order.
+            self.finish()
+            self._fault = ProtocolFault(INTERNAL_ERROR, f"{type(exc).__name__} while reading a message")
             raise
 
     # The general path: one frame header, and its payload when it is all here.

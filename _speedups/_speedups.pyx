@@ -445,8 +445,8 @@ cdef extern from "Python.h":
 
 
 def server_frame(data):
-    """One final, unmasked frame for ``data``: text for ``str`` (UTF-8),
-    binary for any bytes-like object (RFC 6455 §5.2)."""
+    """One final, unmasked frame for ``data``: text for a ``str`` (UTF-8),
+    binary for any bytes-like object (RFC 6455 §5.2), else TypeError."""
     cdef Py_buffer view
     cdef Py_ssize_t n
     cdef const char* ascii
@@ -461,7 +461,16 @@ def server_frame(data):
         return _frame(0x1, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
     if type(data) is bytes:
         return _frame(0x2, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-    _get_simple_buffer(data, &view)
+    if isinstance(data, str):
+        # A subclass (markupsafe.Markup, a str Enum member) is text too, sent
+        # as its string value whatever it overrides (frames.message_payload).
+        encoded = PyUnicode_AsUTF8String(data)
+        return _frame(0x1, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+    try:
+        _get_simple_buffer(data, &view)
+    except TypeError:
+        raise TypeError(f"message data must be a str or a bytes-like object, "
+                        f"not {type(data).__name__!r}") from None
     try:
         return _frame(0x2, <const char*>view.buf, view.len)
     finally:

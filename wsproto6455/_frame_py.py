@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Union
 
-from .frames import frame_header
+from .frames import frame_header, message_payload
 
 _TEXT = 0x1
 _BINARY = 0x2
@@ -18,12 +18,14 @@ _SMALL_BINARY_HEADERS = [bytes((0x80 | _BINARY, n)) for n in range(126)]
 
 
 def server_frame(data: Union[str, bytes, bytearray, memoryview]) -> bytes:
-    """One final, unmasked frame for ``data``: text for ``str`` (UTF-8),
-    binary for any bytes-like object (RFC 6455 §5.2)."""
-    if isinstance(data, str):
-        payload, headers, opcode = data.encode("utf-8"), _SMALL_TEXT_HEADERS, _TEXT
+    """One final, unmasked frame for ``data``: text for a ``str`` (UTF-8),
+    binary for any bytes-like object (RFC 6455 §5.2), else TypeError (see
+    ``frames.message_payload``)."""
+    is_text, payload = message_payload(data)  # TypeError if neither
+    if is_text:
+        headers, opcode = _SMALL_TEXT_HEADERS, _TEXT
     else:
-        payload, headers, opcode = bytes(data), _SMALL_BINARY_HEADERS, _BINARY
+        headers, opcode = _SMALL_BINARY_HEADERS, _BINARY
     size = len(payload)
     if size < 126:
         return headers[size] + payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Optional
+from typing import Any, Optional
 
 from .errors import LocalProtocolError, ProtocolFault
 
@@ -81,6 +81,41 @@ def frame_header(fin: bool, rsv: int, opcode: int, length: int,
     if mask_key is not None:
         header += mask_key
     return header
+
+
+def message_payload(data: Any) -> tuple[bool, bytes]:
+    """(is_text, payload) of the data of a message to send.
+
+    Any ``str`` is text, subclasses included (``markupsafe.Markup``, a
+    ``str`` Enum member), sent as its string value: ``str.encode`` ignores a
+    subclass's overrides. Anything with the buffer protocol is binary.
+    Anything else is refused: ``bytes(5)`` would send five NUL bytes. The
+    compiled ``server_frame`` follows the same rule, with the same message.
+    """
+    if isinstance(data, str):
+        return True, str.encode(data, "utf-8")
+    if type(data) is bytes:
+        return False, data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(
+            f"message data must be a str or a bytes-like object, not {type(data).__name__!r}"
+        ) from None
+    return False, view.tobytes()
+
+
+def control_payload(data: Any) -> bytes:
+    """The payload of a ping or pong to send: any bytes-like object."""
+    if type(data) is bytes:
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(
+            f"control frame payload must be a bytes-like object, not {type(data).__name__!r}"
+        ) from None
+    return view.tobytes()
 
 
 def close_payload(code: int, reason: Optional[str]) -> bytes:

@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Union
 from .backend import apply_mask, server_frame
 from .errors import LocalProtocolError
 from .extensions.base import Extension
-from .frames import MAX_CONTROL_PAYLOAD, Opcode, frame_header
+from .frames import MAX_CONTROL_PAYLOAD, Opcode, control_payload, frame_header, message_payload
 
 _TEXT = int(Opcode.TEXT)
 _BINARY = int(Opcode.BINARY)
@@ -61,12 +61,8 @@ class Writer:
         """The frames for (a piece of) a data message."""
         if self._plain_server and finished and not self._opcode:
             return server_frame(data)
-        if isinstance(data, str):
-            opcode = _TEXT
-            payload = data.encode("utf-8")
-        else:
-            opcode = _BINARY
-            payload = bytes(data)
+        is_text, payload = message_payload(data)  # TypeError before any state changes
+        opcode = _TEXT if is_text else _BINARY
         if self._opcode == 0:
             # The first frame of a message: extensions choose whether to transform it.
             rsv = 0
@@ -105,7 +101,7 @@ class Writer:
 
     def control(self, opcode: int, payload: Union[bytes, bytearray, memoryview]) -> bytes:
         """RFC 6455 §5.5: a control frame, unfragmented, at most 125 bytes of payload."""
-        payload = bytes(payload)
+        payload = control_payload(payload)
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise LocalProtocolError("control frame payloads are limited to 125 bytes")
         return self._frame(True, 0, opcode, payload)

@@ -12,7 +12,6 @@ first, RFC 6455 §7.1.1), and time out a peer that never closes.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Iterator, Optional, Sequence
 
 from ._keywords import keyword_options
@@ -20,6 +19,7 @@ from .errors import LocalProtocolError, ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 from .extensions.base import Extension
 from .frames import CloseReason, Opcode, close_payload
+from .options import flag_option, size_option
 from .reader import Reader
 from .state import ConnectionState, ConnectionType, Trigger, advance
 from .writer import Writer
@@ -59,11 +59,15 @@ class Connection:
         fragment_size: Optional[int] = None,
         whole_messages: bool = False,
     ) -> None:
+        # Checked here, in Python, the same for both backends (see options.py).
+        max_message_size = size_option("max_message_size", max_message_size, 0)
+        max_frame_size = size_option("max_frame_size", max_frame_size, 0)
+        fragment_size = size_option("fragment_size", fragment_size, 1)
+        whole_messages = flag_option("whole_messages", whole_messages)
         self.role = connection_type
         self.client = connection_type is ConnectionType.CLIENT
         self.extensions = list(extensions or [])
         self._state = _OPEN
-        self._pending: deque[Event] = deque()
         self._eof = False
         self._reader = Reader(self.client, self.extensions, max_message_size,
                               max_frame_size, whole_messages)
@@ -116,8 +120,6 @@ class Connection:
 
     def events(self) -> Iterator[Event]:
         """The events for the bytes received so far."""
-        while self._pending:
-            yield self._pending.popleft()
         try:
             for event in self._reader.events():
                 if type(event) is CloseConnection:

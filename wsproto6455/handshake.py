@@ -26,6 +26,7 @@ from .events import (
     Request,
 )
 from .extensions.base import Extension
+from .options import flag_option, size_option
 from .state import ConnectionState, ConnectionType, Trigger, advance
 from .typing import Headers
 
@@ -92,12 +93,13 @@ class Handshake:
         self.client = connection_type is ConnectionType.CLIENT
         self._state = ConnectionState.CONNECTING
         self._events: deque[Event] = deque()
-        # For the Connection that the handshake creates.
-        self._max_message_size = max_message_size
-        self._max_frame_size = max_frame_size
-        self._fragment_size = fragment_size
-        self._whole_messages = whole_messages
-        self._head_limit = max_header_size
+        # For the Connection that the handshake creates; checked now, not
+        # when the handshake ends (see options.py).
+        self._max_message_size = size_option("max_message_size", max_message_size, 0)
+        self._max_frame_size = size_option("max_frame_size", max_frame_size, 0)
+        self._fragment_size = size_option("fragment_size", fragment_size, 1)
+        self._whole_messages = flag_option("whole_messages", whole_messages)
+        self._head_limit = size_option("max_header_size", max_header_size, 1)
         self._head: Optional[http.HeadReader] = http.HeadReader(self._head_limit)
         self._request: Optional[Request] = None
         self._key: Optional[bytes] = None

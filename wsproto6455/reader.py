@@ -76,8 +76,10 @@ class Reader:
         self._max_message = max_message_size
         self._max_frame = max_frame_size
         # The fast path (scan_messages) leaves larger payloads to _next_frame,
-        # which enforces the limits.
-        self._scan_limit = min(sys.maxsize if max_message_size is None else max_message_size,
+        # which enforces the limits. Never above sys.maxsize: the compiled
+        # scanner takes it as a C integer.
+        self._scan_limit = min(sys.maxsize,
+                               sys.maxsize if max_message_size is None else max_message_size,
                                sys.maxsize if max_frame_size is None else max_frame_size)
         # Events scanned but not yet yielded (the caller may stop iterating
         # at any point, and the rest must wait for the next events() call).

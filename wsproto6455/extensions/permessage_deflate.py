@@ -71,6 +71,11 @@ def _check_bits(name: str, value: Optional[int]) -> None:
         raise ValueError(f"{name} must be None or an integer from 8 to 15, not {value!r}")
 
 
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+
+
 def _smallest(*values: Optional[int]) -> Optional[int]:
     present = [v for v in values if v is not None]
     return min(present) if present else None
@@ -117,12 +122,18 @@ class PerMessageDeflate(Extension):
     ) -> None:
         _check_bits("client_max_window_bits", client_max_window_bits)
         _check_bits("server_max_window_bits", server_max_window_bits)
+        # Checked now: zlib would refuse a float only at the first message.
+        _check_int("compression_level", compression_level)
+        _check_int("memory_level", memory_level)
+        _check_int("threshold", threshold)
         if not -1 <= compression_level <= 9:
             raise ValueError("compression_level must be -1 or 0..9")
         if not 1 <= memory_level <= 9:
             raise ValueError("memory_level must be 1..9")
         if threshold < 0:
             raise ValueError("threshold must be >= 0")
+        if not isinstance(require_client_max_window_bits, bool):
+            raise TypeError("require_client_max_window_bits must be True or False")
         self.client_no_context_takeover = bool(client_no_context_takeover)
         self.client_max_window_bits = client_max_window_bits
         self.server_no_context_takeover = bool(server_no_context_takeover)

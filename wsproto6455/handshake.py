@@ -482,13 +482,38 @@ def negotiate_server_extensions(
 def finalize_client_extensions(
     accepted: Sequence[http.ExtensionItem], offered: Sequence[Extension]
 ) -> list[Extension]:
-    """RFC 6455 §9.1: the server may only accept extensions the client offered, once each."""
-    by_name = {ext.name: ext for ext in offered}
+    """RFC 6455 §9.1: the server may only accept extensions the client offered, once each.
+
+    A client may offer one extension several times (RFC 7692 §5: a list of
+    parameter sets, most wanted first); the server accepts at most one, and
+    its response must be consistent with that one. The response is checked
+    against each offer of its name in order, and the first one that takes it
+    is enabled.
+    """
     enabled: list[Extension] = []
+    seen: set[str] = set()
     for name, params in accepted:
-        ext = by_name.pop(name, None)
-        if ext is None:
+        candidates = [ext for ext in offered if ext.name == name]
+        if not candidates or name in seen:
             raise RemoteProtocolError(f"the server accepted extension {name!r} that was not offered, or twice")
-        ext.finalize(http.format_extension_params(params))
-        enabled.append(ext)
+        seen.add(name)
+        enabled.append(_finalize_one(candidates, http.format_extension_params(params)))
     return enabled
+
+
+def _finalize_one(candidates: Sequence[Extension], response: str) -> Extension:
+    """The first of our offers of one name that accepts the server's response."""
+    errors: list[RemoteProtocolError] = []
+    for ext in candidates:
+        try:
+            ext.finalize(response)
+        except RemoteProtocolError as exc:
+            errors.append(exc)
+            continue
+        return ext
+    if len(errors) == 1:
+        raise errors[0]
+    raise RemoteProtocolError(
+        f"the {candidates[0].name} response matches none of our {len(candidates)} offers: "
+        + "; ".join(str(exc) for exc in errors)
+    )

@@ -1,10 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, embedsignature=True
-"""Compiled kernels for wsproto6455: masking (RFC 6455 §5.3) and UTF-8 validation.
+"""Compiled kernels for wsproto6455, four of them:
 
-The pure-Python twins are ``wsproto6455/_mask_py.py`` and
-``wsproto6455/_utf8_py.py``; both pairs must give identical results for
-every input (the tests check it differentially).
+* ``apply_mask``: masking (RFC 6455 §5.3); twin ``wsproto6455/_mask_py.py``.
+* ``Utf8Validator``: incremental UTF-8 validation (RFC 3629, RFC 6455 §8.1);
+  twin ``wsproto6455/_utf8_py.py``.
+* ``scan_messages``: the reader's fast path over a run of simple frames;
+  twin ``wsproto6455/_scan_py.py``.
+* ``server_frame``: the writer's fast path, a whole message as one unmasked
+  frame; twin ``wsproto6455/_frame_py.py``.
+
+Each pair must give identical results, and raise the same exception types,
+for every input (the tests check it differentially). The signatures are
+declared for type checkers in ``wsproto6455/_speedups.pyi``, which a test
+compares with the compiled module.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer

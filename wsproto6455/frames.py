@@ -129,7 +129,13 @@ def close_payload(code: int, reason: Optional[str]) -> bytes:
         return b""
     if not is_valid_close_code(code):
         raise LocalProtocolError(f"close code {code} may not be sent (RFC 6455 §7.4)")
-    data = (reason or "").encode("utf-8")
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError(f"close reason must be a str or None, not {type(reason).__name__}")
+    try:
+        data = str.encode(reason or "", "utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: no UTF-8 exists for it (RFC 6455 §5.5.1 wants UTF-8).
+        raise LocalProtocolError("close reason is not encodable as UTF-8") from None
     if len(data) > MAX_CONTROL_PAYLOAD - 2:
         data = data[: MAX_CONTROL_PAYLOAD - 2].decode("utf-8", "ignore").encode("utf-8")
     return code.to_bytes(2, "big") + data

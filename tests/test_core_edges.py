@@ -198,3 +198,30 @@ def test_no_runtime_import_cycle_in_the_core() -> None:
         walk(start, [start])
     assert graph["wsproto6455.errors"] == set()  # the leaf everything raises from
     assert cycles == []
+
+
+# --------------------------------------------------------------------------
+# Received data
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [bytearray, lambda b: memoryview(bytearray(b))],
+                         ids=["bytearray", "memoryview"])
+def test_received_buffer_may_be_reused_at_once(make: Any) -> None:
+    """receive_data copies what is not bytes: a caller reusing its read
+    buffer before events() does not change what was received (wsproto copies too)."""
+    conn = Connection(ConnectionType.CLIENT)
+    buf = make(b"\x82\x02hi")
+    conn.receive_data(buf)
+    buf[2:4] = b"XX"
+    assert [e.data for e in conn.events()] == [b"hi"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", [5, [130, 0], "text"])
+def test_received_data_must_be_bytes_like(bad: Any) -> None:
+    conn = Connection(ConnectionType.CLIENT)
+    with pytest.raises(TypeError, match="receive_data"):
+        conn.receive_data(bad)
+    assert conn.state is ConnectionState.OPEN
+    conn.receive_data(b"\x82\x00")
+    assert [e.data for e in conn.events()] == [b""]  # type: ignore[attr-defined]

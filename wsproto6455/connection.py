@@ -31,6 +31,18 @@ _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 
 
+def _own_copy(data: object) -> bytes:
+    """Received data that is not ``bytes``, copied now: the reader keeps it
+    until ``events()``, and the caller may reuse its buffer (a bytearray, a
+    memoryview of a read buffer) as soon as ``receive_data`` returns, as
+    wsproto, which copies, allows. ``bytes(5)`` would be five NUL bytes:
+    anything without the buffer protocol is a TypeError."""
+    try:
+        return memoryview(data).tobytes()  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"receive_data takes bytes-like data or None, not {type(data).__name__!r}") from None
+
+
 class Connection:
     """A WebSocket connection after the opening handshake.
 
@@ -113,6 +125,8 @@ class Connection:
                 self._eof = True
             self._state = advance(self.role, self._state, Trigger.RECV_EOF)
         elif self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
+            if type(data) is not bytes:
+                data = _own_copy(data)
             self._reader.feed(data)
         elif self._state is _CLOSED:
             raise LocalProtocolError("connection already closed")

@@ -109,7 +109,7 @@ async def test_handler_exception_is_logged_and_closes_with_1011(caplog: pytest.L
         await ws.recv()
         raise ValueError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="wsproto6455.asyncio"):
+    with caplog.at_level(logging.ERROR, logger="wsproto6455.server"):
         async with serve(handler, HOST, 0) as server:
             async with ws_connect(f"ws://{HOST}:{server.port}/") as peer:
                 await peer.send("trigger")
@@ -135,7 +135,7 @@ async def test_peer_going_away_is_not_logged_as_a_handler_error(caplog: pytest.L
         finally:
             done.set()
 
-    with caplog.at_level(logging.ERROR, logger="wsproto6455.asyncio"):
+    with caplog.at_level(logging.ERROR, logger="wsproto6455.server"):
         async with serve(handler, HOST, 0) as server:
             raw = await RawClient.connect(server.port)
             raw.abort()

@@ -121,7 +121,7 @@ async def test_failing_process_request_answers_500(caplog: pytest.LogCaptureFixt
     def broken(ws: ServerConnection, request: Request) -> None:
         raise KeyError("oops")
 
-    with caplog.at_level(logging.ERROR, logger="wsproto6455.asyncio"):
+    with caplog.at_level(logging.ERROR, logger="wsproto6455.server"):
         async with serve(never_called, HOST, 0, process_request=broken) as server:
             with pytest.raises(HandshakeRejected) as info:
                 await connect(f"ws://{HOST}:{server.port}/")

@@ -13,6 +13,7 @@ from ..events import AcceptConnection, Event, RejectConnection, RejectData, Requ
 from .exceptions import HandshakeRejected, InvalidHandshake, WebSocketError
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
+from .logs import LoggerLike
 from .options import Compression, DeflateOptions, Settings
 from .protocol import WebSocket
 from .uri import parse_uri
@@ -109,7 +110,8 @@ class connect:
         together; raises :class:`TimeoutError` (None: no limit).
 
     The other options are :func:`~wsproto6455.asyncio.serve`'s (limits,
-    compression, keepalive, flow control), with the same defaults.
+    compression, keepalive, flow control, ``logger``), with the same
+    defaults; the default logger is ``wsproto6455.client``.
 
     A non-101 answer raises :class:`HandshakeRejected` (status, headers, body);
     any other handshake failure raises :class:`InvalidHandshake`; an unknown
@@ -144,6 +146,8 @@ class connect:
         # -- Settings: flow control
         max_queue: Optional[int] = 16,
         write_limit: int = 32 << 10,
+        # -- Settings: logging
+        logger: Optional[LoggerLike] = None,
     ) -> None:
         self._uri = parse_uri(uri)
         self._settings = Settings.pick(locals())

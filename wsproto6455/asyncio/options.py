@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping, Optional, TypedDict
 
 from .. import ConnectionType, WSConnection
 from ..extensions import Extension, PerMessageDeflate
+from .logs import LoggerLike
 
 #: The one compression method: permessage-deflate (RFC 7692).
 Compression = Literal["deflate"]
@@ -59,6 +60,8 @@ class Settings:
     # -- flow control
     max_queue: Optional[int] = 16      # unread messages before reading pauses
     write_limit: int = 32 << 10        # transport high-water mark; low = high // 4
+    # -- logging: None for the role's logger (wsproto6455.server or .client)
+    logger: Optional[LoggerLike] = None
 
     def __post_init__(self) -> None:
         if self.compression not in ("deflate", None):

@@ -34,9 +34,8 @@ from ..events import (
 from ..extensions import Extension
 from ..typing import Headers
 from .exceptions import ConnectionClosed, ConnectionClosedOK, closed_error
+from .logs import LoggedCore, LoggerLike, client_logger, describe_close, describe_extension
 from .options import Settings
-
-logger = logging.getLogger("wsproto6455.asyncio")
 
 Data = Union[str, bytes]
 #: What send() accepts: text, or any bytes-like object for binary.
@@ -79,14 +78,17 @@ class WebSocket(asyncio.BufferedProtocol):
 
     #: True for the server role, which closes TCP first (RFC 6455 §7.1.1).
     is_server = False
+    #: The role's logger, unless ``logger=`` was given.
+    default_logger: LoggerLike = client_logger
 
     def __init__(self, core: WSConnection, settings: Settings) -> None:
         self._core = core
         # What the data path talks to: the WSConnection during the opening
         # handshake, then its post-handshake Connection directly (one layer
-        # less per call; same API).
-        self._proto: Union[WSConnection, Connection] = core
+        # less per call; same API), wrapped only if DEBUG logging is on.
+        self._proto: Union[WSConnection, Connection, LoggedCore] = core
         self._settings = settings
+        self._logger: LoggerLike = settings.logger or self.default_logger
         self._loop = asyncio.get_running_loop()
         self._transport: Optional[asyncio.Transport] = None
         self._read_view = _read_buffer()
@@ -119,6 +121,8 @@ class WebSocket(asyncio.BufferedProtocol):
         self._close_sent: Optional[CloseConnection] = None
         self._close_rcvd: Optional[CloseConnection] = None
         self._fail_code: Optional[CloseConnection] = None
+        self._closed_by: Optional[str] = None  # for the log: "us" or "the peer"
+        self._opened_at: Optional[float] = None  # loop time of the opening handshake's end
         self._lost = False
         self._closed: asyncio.Future[None] = self._loop.create_future()
         # timers: one for the open or close deadline, two for keepalive
@@ -345,6 +349,8 @@ class WebSocket(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._lost = True
         self.state = CLOSED
+        if self._opened_at is not None and self._logger.isEnabledFor(logging.INFO):
+            self._log_closed()
         self._out.clear()
         for handle in (self._timer, self._ka_next, self._ka_deadline):
             if handle is not None:
@@ -407,6 +413,8 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _close_received(self, event: CloseConnection) -> None:
         self._close_rcvd = event
+        if self._closed_by is None and event.code != ABNORMAL:
+            self._closed_by = "the peer"
         self.state = CLOSING
         self._stop_keepalive()
         if self._proto.state is ConnectionState.REMOTE_CLOSING:
@@ -440,9 +448,20 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _opened(self) -> None:
         """The opening handshake succeeded: messages may flow."""
-        assert self._core.connection is not None
-        self._proto = self._core.connection
+        connection = self._core.connection
+        assert connection is not None
+        self._proto = connection
         self.state = OPEN
+        self._opened_at = self._loop.time()
+        logger = self._logger
+        if logger.isEnabledFor(logging.DEBUG):  # asked once per connection
+            self._proto = LoggedCore(connection, logger)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "connection open: peer %s, path %s, subprotocol %s, extensions %s",
+                _address(self.remote_address), self.path, self.subprotocol,
+                ", ".join(describe_extension(e) for e in connection.extensions) or None,
+            )
         self._cancel_timer()
         if self._settings.ping_interval is not None:
             self._ka_next = self._loop.call_later(self._settings.ping_interval, self._keepalive)
@@ -496,6 +515,8 @@ class WebSocket(asyncio.BufferedProtocol):
         event = CloseConnection(code=code, reason=reason)
         data = self._proto.send(event)  # raises LocalProtocolError for a bad code
         self._close_sent = event
+        if self._closed_by is None:
+            self._closed_by = "us"
         self.state = CLOSING
         self._stop_keepalive()
         self._write(data)
@@ -506,6 +527,8 @@ class WebSocket(asyncio.BufferedProtocol):
     def _fail(self, code: int, reason: str) -> None:
         """Close without waiting for the peer (it stopped responding)."""
         if self.state is OPEN:
+            if self._closed_by is None:
+                self._closed_by = "us"
             self._fail_code = CloseConnection(code=code, reason=reason)
             self._close_sent = self._fail_code
             self.state = CLOSING
@@ -546,6 +569,19 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._close_rcvd is not None or self._lost:
             return CloseConnection(code=ABNORMAL, reason="")
         return None
+
+    def _log_closed(self) -> None:
+        final = self._final_close()
+        assert final is not None and self._opened_at is not None
+        if final.code == ABNORMAL:
+            who = "nobody: the connection was lost without a closing handshake"
+        else:
+            who = self._closed_by or "the peer"
+        self._logger.info(
+            "connection closed: peer %s, code %s, closed by %s, open %.3f s",
+            _address(self.remote_address), describe_close(int(final.code), final.reason), who,
+            self._loop.time() - self._opened_at,
+        )
 
     def _closed_exception(self) -> ConnectionClosed:
         final = self._final_close()
@@ -639,7 +675,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _keepalive_expired(self) -> None:
         self._ka_deadline = None
-        logger.info("keepalive ping timeout: failing the connection with 1011")
+        self._logger.info("keepalive ping timeout: failing the connection with 1011")
         self._fail(1011, "keepalive ping timeout")
 
     def _stop_keepalive(self) -> None:
@@ -647,3 +683,11 @@ class WebSocket(asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
         self._ka_next = self._ka_deadline = None
+
+
+def _address(address: Any) -> str:
+    """``host:port`` ([host]:port for IPv6), or what the transport says."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import ssl as ssl_module
 import sys
 from typing import (
@@ -29,10 +28,10 @@ from ..events import AcceptConnection, Event, RejectConnection, RejectData, Requ
 from .exceptions import ConnectionClosed
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
+from .logs import LoggerLike, server_logger
 from .options import Compression, DeflateOptions, Settings
 from .protocol import CONNECTING, OPEN, WebSocket
 
-logger = logging.getLogger("wsproto6455.asyncio")
 
 #: ``(status, headers, body)``: an HTTP response that rejects the handshake.
 HTTPResponse = Tuple[int, HeadersLike, bytes]
@@ -51,6 +50,7 @@ class ServerConnection(WebSocket):
     """The server end of a connection, handed to the handler."""
 
     is_server = True
+    default_logger = server_logger
 
     def __init__(self, server: "Server") -> None:
         super().__init__(server.settings.new_core(ConnectionType.SERVER), server.settings)
@@ -78,7 +78,7 @@ class ServerConnection(WebSocket):
             self._task = self._server._spawn(self._run())
 
     def _handshake_failed(self, exc: RemoteProtocolError) -> None:
-        logger.debug("invalid opening handshake from %s: %s", self.remote_address, exc)
+        self._logger.debug("invalid opening handshake from %s: %s", self.remote_address, exc)
         hint = exc.event_hint
         if self.state is CONNECTING and isinstance(hint, RejectConnection):
             try:
@@ -96,7 +96,7 @@ class ServerConnection(WebSocket):
             if not await self._answer_handshake():
                 return
         except Exception:
-            logger.exception("opening handshake failed")
+            self._logger.exception("opening handshake failed")
             if self.state is CONNECTING:
                 self._reject(500, [], b"")
             return
@@ -109,7 +109,7 @@ class ServerConnection(WebSocket):
             self._abort()
             raise
         except Exception:
-            logger.exception("connection handler failed")
+            self._logger.exception("connection handler failed")
             code, reason = 1011, "internal error"
         await self.close(code, reason)
 
@@ -143,6 +143,8 @@ class ServerConnection(WebSocket):
         return True
 
     def _reject(self, status: int, headers: HeadersLike, body: bytes) -> None:
+        self._logger.info("connection rejected: peer %s, path %s, status %d",
+                          self.remote_address, self.path, status)
         head = to_headers(headers)
         if body:
             head.append((b"content-length", str(len(body)).encode()))
@@ -301,6 +303,8 @@ class serve:
         pauses (None: never pause).
     :param write_limit: the transport's high-water mark in bytes: ``send``
         waits above it.
+    :param logger: a :class:`logging.Logger` or ``LoggerAdapter`` for the
+        connections (default: ``wsproto6455.server``; see ``docs/ASYNCIO.md``).
 
     An unknown option raises :class:`TypeError` naming ``serve()``, with
     our name for an option of websockets or aiohttp (``max_size=``...).
@@ -334,6 +338,8 @@ class serve:
         # -- Settings: flow control
         max_queue: Optional[int] = 16,
         write_limit: int = 32 << 10,
+        # -- Settings: logging
+        logger: Optional[LoggerLike] = None,
     ) -> None:
         self._server = Server(
             handler,

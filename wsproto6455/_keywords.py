@@ -32,7 +32,7 @@ FOREIGN_OPTIONS: Mapping[str, str] = {
     "create_protocol": "connection classes cannot be replaced",
     "create_connection": "connection classes cannot be replaced",
     "proxy": "HTTP proxies are not supported",
-    "reconnect_delays": "backoff_base",
+    "reconnect_delays": "no reconnect_delays option: use backoff_base=, backoff_cap=, backoff_factor=",
     # aiohttp
     "max_msg_size": "max_message_size",
     "heartbeat": "ping_interval",

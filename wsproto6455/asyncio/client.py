@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 import sys
-from typing import Any, Generator, Optional, Sequence
+from typing import Any, AsyncIterator, Generator, Optional, Sequence
 
 from .. import ConnectionType, __version__
 from ..errors import RemoteProtocolError
@@ -13,9 +13,10 @@ from ..events import AcceptConnection, Event, RejectConnection, RejectData, Requ
 from .exceptions import HandshakeRejected, InvalidHandshake, WebSocketError
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
-from .logs import LoggerLike
+from .logs import LoggerLike, client_logger
 from .options import Compression, DeflateOptions, Settings
 from .protocol import WebSocket
+from .reconnect import Backoff, Reconnecting
 from .uri import parse_uri
 
 DEFAULT_USER_AGENT = (
@@ -47,6 +48,7 @@ class ClientConnection(WebSocket):
             self._handshake_done(self._rejected())
         else:
             error = InvalidHandshake("connection closed during the opening handshake")
+            error.closed_early = True
             error.__cause__ = exc
             self._handshake_done(error)
 
@@ -113,6 +115,15 @@ class connect:
     compression, keepalive, flow control, ``logger``), with the same
     defaults; the default logger is ``wsproto6455.client``.
 
+    ``async for ws in connect(uri): ...`` connects again after each loss,
+    with exponential backoff and full jitter between attempts:
+    ``backoff_base``, ``backoff_cap`` and ``backoff_factor`` shape the
+    delays, which start again once a connection stayed open
+    ``backoff_reset_after`` seconds; ``max_retries`` (None: no limit) failed
+    attempts in a row raise the last error. Network errors, timeouts, 5xx
+    and 429 are retried; other rejections are raised at once. Each failed
+    attempt is logged (INFO). See ``docs/ASYNCIO.md``.
+
     A non-101 answer raises :class:`HandshakeRejected` (status, headers, body);
     any other handshake failure raises :class:`InvalidHandshake`; an unknown
     option raises :class:`TypeError` naming ``connect()``, with our name for
@@ -148,8 +159,16 @@ class connect:
         write_limit: int = 32 << 10,
         # -- Settings: logging
         logger: Optional[LoggerLike] = None,
+        # -- reconnection (``async for ws in connect(...)``), in seconds
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        backoff_factor: float = 2.0,
+        backoff_reset_after: float = 10.0,
+        max_retries: Optional[int] = None,
     ) -> None:
+        self._uri_string = uri
         self._uri = parse_uri(uri)
+        self._backoff = Backoff(backoff_base, backoff_cap, backoff_factor, backoff_reset_after, max_retries)
         self._settings = Settings.pick(locals())
         if self._uri.secure:
             self._ssl: Optional[ssl_module.SSLContext] = ssl or ssl_module.create_default_context()
@@ -202,6 +221,10 @@ class connect:
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._open().__await__()
+
+    def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """A new connection after each loss (see :mod:`.reconnect`)."""
+        return Reconnecting(self, self._backoff, self._settings.logger or client_logger)
 
     async def __aenter__(self) -> ClientConnection:
         self._ws = await self._open()

@@ -50,6 +50,10 @@ class InvalidURI(WebSocketError, ValueError):
 class InvalidHandshake(WebSocketError):
     """The opening handshake failed (client side)."""
 
+    #: True when the connection closed before the server answered (worth
+    #: retrying: the server may be restarting).
+    closed_early = False
+
 
 class HandshakeRejected(InvalidHandshake):
     """The server answered the opening handshake with an HTTP response

@@ -280,3 +280,29 @@ async def test_cluster_uses_sharded_pubsub_on_the_rooms_node(redis_cluster: Redi
     finally:
         await a.close()
         await b.close()
+
+
+@async_test(timeout=20)
+async def test_a_slow_delivery_is_not_taken_for_a_dead_redis(redis_server: RedisServer) -> None:
+    """The Hub broadcasts synchronously; a long delivery must not make the
+    liveness check drop a healthy connection (and lose what follows)."""
+    import time as clock
+    broker = RedisBroker(redis_server.url, ping_interval=0.2)
+    got: List[Publication] = []
+
+    def slow(publication: Publication) -> None:
+        got.append(publication)
+        if publication.data == "slow":
+            clock.sleep(0.7)  # over 2 ping intervals, the loop blocked
+
+    await broker.start(slow)
+    try:
+        await broker.subscribe("r")
+        await broker.publish("r", "slow")
+        await wait_until(lambda: len(got) == 1)
+        await asyncio.sleep(0.5)  # more than 2 intervals of quiet after the slow delivery
+        await broker.publish("r", "next")
+        await wait_until(lambda: len(got) == 2)
+        assert broker.stats()["reconnects"] == 0
+    finally:
+        await broker.close()

@@ -245,6 +245,9 @@ class Listener:
                 if not complete:
                     break
                 self._dispatch(reply)
+            # Delivering a large read can take a while (the Hub broadcasts
+            # synchronously): the silence is counted from when we can listen again.
+            last_read = time.monotonic()
 
     def _dispatch(self, reply: object) -> None:
         if isinstance(reply, list) and len(reply) >= 3 and isinstance(reply[0], bytes):

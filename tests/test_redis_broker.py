@@ -306,3 +306,39 @@ async def test_a_slow_delivery_is_not_taken_for_a_dead_redis(redis_server: Redis
         assert broker.stats()["reconnects"] == 0
     finally:
         await broker.close()
+
+
+@async_test(timeout=20)
+async def test_a_blocked_event_loop_is_not_taken_for_a_dead_redis(redis_server: RedisServer) -> None:
+    """Anything else that holds the loop (a burst of closes...) past two ping
+    intervals must not drop a healthy connection either."""
+    import time as clock
+    broker, inbox = await started(redis_server.url, ping_interval=0.2)
+    try:
+        await broker.subscribe("r")
+        for _ in range(3):
+            await asyncio.sleep(0.25)  # a PING goes out...
+            clock.sleep(0.7)           # ...and the loop is held while the PONG arrives
+        await broker.publish("r", "alive")
+        await wait_until(lambda: inbox.data("r") == ["alive"])
+        assert broker.stats()["reconnects"] == 0
+    finally:
+        await broker.close()
+
+
+@async_test(timeout=20)
+async def test_a_silent_redis_is_detected_by_the_pings(redis_server: RedisServer) -> None:
+    """SIGSTOP: the TCP connection stays up but Redis answers nothing."""
+    import signal
+    broker, _ = await started(redis_server.url, ping_interval=0.2, backoff_cap=0.2)
+    try:
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            await wait_until(lambda: broker.state == "reconnecting", timeout=5)
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        await wait_until(lambda: broker.state == "connected", timeout=10)
+        assert broker.stats()["reconnects"] >= 1
+    finally:
+        await broker.close()

@@ -227,11 +227,18 @@ class Listener:
         interval = self._ping_interval
         ping = encode_command("PING")
         while True:
+            waited_from = time.monotonic()
             try:
                 data = await asyncio.wait_for(reader.read(262144), interval)
             except asyncio.TimeoutError:
                 # Cancelling StreamReader.read loses no bytes (they stay buffered).
-                if time.monotonic() - last_read > 2 * interval:
+                now = time.monotonic()
+                if now - waited_from > 1.5 * interval:
+                    # The event loop was busy elsewhere (a burst of closes, a
+                    # long broadcast): Redis' answer may be waiting unread.
+                    # Not Redis' silence: start counting again.
+                    last_read = now
+                elif now - last_read > 2 * interval:
                     raise asyncio.TimeoutError(f"no reply from Redis for {2 * interval}s") from None
                 writer.write(ping)
                 continue

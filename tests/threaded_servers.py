@@ -53,3 +53,51 @@ def serving(make: Callable[[], Any]) -> Iterator[Any]:
 def port_of(server: Any) -> int:
     """The port of a server started by ours or websockets' ``serve``."""
     return int(list(server.sockets)[0].getsockname()[1])
+
+
+class SansIOServer:
+    """A one-connection echo server on the sans-IO core, in a thread, recording every event.
+
+    It answers pings and completes the closing handshake, so tests can see
+    what a client sent (pings, close codes) that asyncio servers do not expose.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        import socket
+
+        self.listener = socket.create_server((host, 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.events: list[Any] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sansio-server", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from wsproto6455 import ConnectionState, ConnectionType, WSConnection
+        from wsproto6455.events import (AcceptConnection, BytesMessage, CloseConnection, Ping,
+                                        Request, TextMessage)
+
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return
+        with sock:
+            ws = WSConnection(ConnectionType.SERVER, whole_messages=True)
+            while ws.state is not ConnectionState.CLOSED:
+                data = sock.recv(65536)
+                ws.receive_data(data or None)
+                for event in ws.events():
+                    self.events.append(event)
+                    if isinstance(event, Request):
+                        sock.sendall(ws.send(AcceptConnection()))
+                    elif isinstance(event, (TextMessage, BytesMessage)):
+                        sock.sendall(ws.send(event))
+                    elif isinstance(event, Ping):
+                        sock.sendall(ws.send(event.response()))
+                    elif isinstance(event, CloseConnection) and ws.state is ConnectionState.REMOTE_CLOSING:
+                        sock.sendall(ws.send(event.response()))
+        self.done.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)

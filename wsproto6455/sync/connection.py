@@ -205,6 +205,10 @@ class ClientConnection:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the connection is closed (by either side); False after ``timeout``."""
+        return self._closed.wait(timeout)
+
     @property
     def closed(self) -> bool:
         """True once the connection is closed (no more messages can be received)."""
@@ -289,11 +293,14 @@ class ClientConnection:
         with self._cond:
             # Read flow control: at max_queue unread messages, stop reading
             # (TCP pushes back on the peer) until the application catches up.
-            while (self._max_queue is not None and len(self._messages) >= self._max_queue
-                   and not self._closing):
+            full = self._max_queue is not None and len(self._messages) >= self._max_queue
+            while full and not self._closing:
                 self._cond.wait()
-            if self._closing:
-                return                      # we said we are done: drop, as asyncio does
+                full = self._max_queue is not None and len(self._messages) >= self._max_queue
+            if full:
+                # We sent our close frame: never wait for the application
+                # (that would stall the closing handshake); what does not fit is dropped.
+                return
             self._messages.append(data)
             self._cond.notify_all()
 

@@ -14,7 +14,8 @@ Other switches: ``pytest -p wsproto6455.compat.pytest_plugin`` for a test
 run, or ``WSPROTO6455_AS_WSPROTO=1`` with the directory printed by
 ``python -m wsproto6455.compat site-dir`` on ``PYTHONPATH`` for whole
 processes (see docs/COMPAT.md). Real wsproto may stay installed: it is
-simply not imported.
+simply not imported. ``python -m wsproto6455.compat status`` says what is
+active, and why; the switch logs on the ``wsproto6455.compat`` logger.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ def install(**connection_options: Any) -> None:
     defaults of every connection made through the facade; without them the
     facade keeps wsproto's behaviour (no message-size limit).
     """
+    from .switch import real_wsproto_modules, warn_once, watch_frameworks
+
+    real = real_wsproto_modules()
+    if real:
+        warn_once("real-imported", (
+            f"real wsproto was imported before the wsproto6455 facade was installed "
+            f"({', '.join(real)}): names a program took from it before this point stay "
+            f"wsproto's own; install the facade first"))
     facades = _facades()
     if connection_options:
         from .wsproto._options import DEFAULTS
@@ -68,6 +77,24 @@ def install(**connection_options: Any) -> None:
         if sys.modules[name] is not facades.get(name):
             del sys.modules[name]
     sys.modules.update(facades)
+    watch_frameworks(True)
+    _announce()
+
+
+_announced = False
+
+
+def _announce() -> None:
+    """Log once per process which implementation ``import wsproto`` gives."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    from .. import SPEEDUPS, __version__
+    from .switch import logger
+
+    logger.info("import wsproto -> wsproto6455 %s (wsproto %s API; %s backend)",
+                __version__, WSPROTO_API_VERSION, "compiled" if SPEEDUPS else "pure-Python")
 
 
 def uninstall() -> None:
@@ -76,6 +103,9 @@ def uninstall() -> None:
         module = sys.modules.get(name)
         if module is not None and module.__name__.startswith(_PACKAGE):
             del sys.modules[name]
+    from .switch import watch_frameworks
+
+    watch_frameworks(False)
 
 
 def installed() -> bool:

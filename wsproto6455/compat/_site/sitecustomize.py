@@ -1,7 +1,7 @@
 """Switch the wsproto compatibility layer on at interpreter start-up.
 
 Python imports ``sitecustomize`` from ``sys.path`` at start-up; with this
-directory on ``PYTHONPATH`` and ``WSPROTO6455_AS_WSPROTO=1`` in the
+directory on ``PYTHONPATH`` and ``WSPROTO6455_AS_WSPROTO=1`` (or true/yes/on) in the
 environment, every process (subprocesses included) gets ``import wsproto``
 -> wsproto6455. Any other ``sitecustomize`` further down ``sys.path`` still
 runs, so this one never hides a distribution's own.
@@ -22,8 +22,9 @@ def _chain() -> None:
         spec.loader.exec_module(module)
 
 
-if os.environ.get("WSPROTO6455_AS_WSPROTO") == "1":
-    from wsproto6455.compat import install
+if "WSPROTO6455_AS_WSPROTO" in os.environ:
+    # 1/true/yes/on (any case) switch it on; an unrecognised value is reported.
+    from wsproto6455.compat.switch import switch_from_environment
 
-    install()
+    switch_from_environment()
 _chain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -311,3 +312,22 @@ def test_a_server_that_vanishes_gives_1006() -> None:
         ws.recv(timeout=10)
     assert info.value.code == 1006 and ws.closed
     server.close()
+
+
+def test_a_busy_writer_never_stops_the_reader_and_the_pong_follows() -> None:
+    async def pinger(ws: Any) -> None:
+        assert await ws.recv() == "go"
+        await asyncio.sleep(0.5)                 # the client's writer is "stuck" by then
+        pong = await ws.ping(b"p1")
+        await ws.send("after ping")
+        await asyncio.wait_for(pong, 20)
+        await ws.send("pong received")
+        await ws.wait_closed()
+
+    with serving(lambda: serve(pinger, HOST, 0, ping_interval=None)) as server:
+        with connect(f"ws://{HOST}:{port_of(server)}/") as ws:
+            ws.send("go")
+            with ws._write_lock:                 # as if a send() were blocked in sendall
+                assert ws.recv(timeout=20) == "after ping"   # the reader kept reading
+            ws.send("x")                         # the writer sends the pong it left behind
+            assert ws.recv(timeout=20) == "pong received"

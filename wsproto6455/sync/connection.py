@@ -20,6 +20,7 @@ from typing import Any, Iterator, Optional, Union
 
 from .. import ConnectionState, WSConnection
 from ..events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
+from ..events import Pong as PongEvent
 from ..io_common.exceptions import ConnectionClosed, ConnectionClosedOK, closed_error
 from ..typing import Headers
 
@@ -100,6 +101,7 @@ class ClientConnection:
         self._closing = False                 # we sent our close frame
         self._closed = threading.Event()      # TCP is closed; close_code is set
         self._close_timer: Optional[threading.Timer] = None
+        self._pending_pong: Optional[PongEvent] = None
         #: Round-trip time of the last ping answered, in seconds.
         self.latency = 0.0
         # Events that came with the 101 are handled by the reader, first.
@@ -223,6 +225,42 @@ class ClientConnection:
                     raise self._closed_error()
                 data = self._core.send(event, compress=compress)
             self._sendall(data)
+            self._send_pending_pong()
+        self._flush_pending_pong()
+
+    def _answer_ping(self, ping: Ping) -> None:
+        """The reader answers a ping, without ever waiting for a writer.
+
+        A writer blocked in ``sendall`` (the peer is not reading) must not
+        stop the reader: the peer may be waiting for us to read before it
+        reads again. So the pong is left for the writer to send when the write
+        lock is busy (RFC 6455 §5.5.3: answering the most recent ping is enough).
+        """
+        with self._cond:
+            self._pending_pong = ping.response()
+        self._flush_pending_pong()
+
+    def _flush_pending_pong(self) -> None:
+        if self._pending_pong is not None and self._write_lock.acquire(blocking=False):
+            try:
+                self._send_pending_pong()
+            finally:
+                self._write_lock.release()
+
+    def _send_pending_pong(self) -> None:
+        """With the write lock held: send the pong waiting, if any."""
+        with self._cond:
+            pong, self._pending_pong = self._pending_pong, None
+        if pong is None:
+            return
+        with self._core_lock:
+            if self._core.state is not ConnectionState.OPEN:
+                return
+            data = self._core.send(pong)
+        try:
+            self._sock.sendall(data)
+        except OSError:
+            self._abort()                   # the reader reports the loss
 
     def _sendall(self, data: bytes) -> None:
         try:
@@ -278,10 +316,7 @@ class ClientConnection:
             self._queue(event.data)  # type: ignore[attr-defined]
         elif cls is Ping:
             assert isinstance(event, Ping)
-            try:
-                self._send_event(event.response(), None)
-            except ConnectionClosed:
-                pass
+            self._answer_ping(event)
         elif cls is Pong:
             assert isinstance(event, Pong)
             self._settle_pings(event.payload)

@@ -19,6 +19,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Optional, Sequence, TextIO, Union
 
@@ -171,6 +172,35 @@ def run(args: argparse.Namespace, console: Console) -> int:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+
+    # Ctrl-C and the receiver's wake-up call are both SIGINT, handled from the
+    # start (a Ctrl-C while connecting is an interruption too) until run()
+    # returns; while closing (not reading any more) it is ignored.
+    state = {"reading": True, "peer_closed": False}
+    lock = threading.Lock()
+
+    def on_sigint(signum: int, frame: Optional[FrameType]) -> None:
+        if not state["reading"]:
+            return
+        state["reading"] = False    # one interruption: the rest of the session is closing
+        if state["peer_closed"]:
+            raise _PeerClosed()
+        raise KeyboardInterrupt()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        return _session(args, console, context, state, lock, in_main)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _session(args: argparse.Namespace, console: Console, context: Optional[ssl.SSLContext],
+             state: dict[str, bool], lock: threading.Lock, can_signal: bool) -> int:
+    ws: Optional[ClientConnection] = None
+    receiver: Optional[threading.Thread] = None
+    status: Optional[int] = None
     try:
         ws = connect(
             args.url,
@@ -182,35 +212,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
             ping_interval=args.ping_interval or None,
             max_message_size=args.max_size or None,
         )
-    except (OSError, WebSocketError, ValueError) as exc:
-        # ssl.SSLError, TimeoutError and refused connections are OSErrors.
-        console.notice(f"Failed to connect to {args.url}: {exc}")
-        return EXIT_CONNECT
-    if console.interactive:
-        details = [f"subprotocol {ws.subprotocol}"] if ws.subprotocol else []
-        details += [ext.name for ext in ws.extensions]
-        console.notice(f"Connected to {args.url}" + (f" ({', '.join(details)})" if details else "")
-                       + ". Ctrl-D closes.")
-
-    # The main thread reads input; a signal interrupts that read when the
-    # connection ends first (only while reading: never in the middle of close()).
-    state = {"reading": True, "peer_closed": False}
-    lock = threading.Lock()
-    main = threading.main_thread()
-
-    def on_sigint(signum: int, frame: Optional[FrameType]) -> None:
-        if not state["reading"]:
-            return
-        if state["peer_closed"]:
-            raise _PeerClosed()
-        raise KeyboardInterrupt()
-
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is main else None
-    receiver = threading.Thread(target=receive, args=(ws, console, state, lock, previous is not None),
-                                name="wsproto6455-cli-receiver", daemon=True)
-    receiver.start()
-    status: Optional[int] = None
-    try:
+        if console.interactive:
+            details = [f"subprotocol {ws.subprotocol}"] if ws.subprotocol else []
+            details += [ext.name for ext in ws.extensions]
+            console.err.write(f"Connected to {args.url}"
+                              + (f" ({', '.join(details)})" if details else "")
+                              + ". Ctrl-D closes.\n")
+            console.err.flush()
+        receiver = threading.Thread(target=receive, args=(ws, console, state, lock, can_signal),
+                                    name="wsproto6455-cli-receiver", daemon=True)
+        receiver.start()
         while True:
             line = console.read_line()
             if line is None:
@@ -223,15 +234,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         pass
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
+    except (OSError, WebSocketError, ValueError) as exc:
+        if ws is not None:
+            raise
+        # ssl.SSLError, TimeoutError and refused connections are OSErrors.
+        console.notice(f"Failed to connect to {args.url}: {exc}")
+        return EXIT_CONNECT
     finally:
         with lock:
             state["reading"] = False
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    if ws is None:
+        return EXIT_INTERRUPTED
     if status is None and args.wait:
         ws.wait_closed(args.wait)
     ws.close(1000)
-    receiver.join()
+    if receiver is not None and receiver.ident is not None:
+        receiver.join()
     if status is None:
         status = EXIT_OK if ws.close_code in OK_CODES else EXIT_ABNORMAL
     return status
@@ -255,8 +273,15 @@ def receive(ws: ClientConnection, console: Console, state: dict[str, bool],
         console.notice(f"Connection closed by the server: {how}")
     else:
         console.notice(f"Connection closed: {how}")
-    if reading and can_signal:
-        os.kill(os.getpid(), signal.SIGINT)   # wake the main thread out of its read
+    # Wake the main thread out of its read. A signal that lands just before
+    # the read blocks is not seen until the next key press (readline only
+    # checks signals when select() is interrupted), so repeat until it is.
+    while can_signal:
+        with lock:
+            if not state["reading"]:
+                break
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -163,4 +163,6 @@ def _handshake(sock: socket.socket, core: WSConnection, request: Request,
         if not data:
             if rejection is not None:
                 raise HandshakeRejected(rejection.status_code, list(rejection.headers), bytes(body))
-            raise InvalidHandshake("connection closed during the opening handshake")
+            error = InvalidHandshake("connection closed during the opening handshake")
+            error.closed_early = True
+            raise error

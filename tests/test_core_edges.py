@@ -225,3 +225,12 @@ def test_received_data_must_be_bytes_like(bad: Any) -> None:
     assert conn.state is ConnectionState.OPEN
     conn.receive_data(b"\x82\x00")
     assert [e.data for e in conn.events()] == [b""]  # type: ignore[attr-defined]
+
+
+def test_trailing_data_is_received_like_any_data() -> None:
+    buf = bytearray(b"\x82\x02hi")
+    conn = Connection(ConnectionType.CLIENT, trailing_data=buf)  # type: ignore[arg-type]
+    buf[2:4] = b"XX"
+    assert [e.data for e in conn.events()] == [b"hi"]  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="receive_data"):
+        Connection(ConnectionType.CLIENT, trailing_data=7)  # type: ignore[arg-type]

@@ -85,7 +85,7 @@ class Connection:
                               max_frame_size, whole_messages)
         self._writer = Writer(self.client, self.extensions, fragment_size)
         if trailing_data:
-            self._reader.feed(trailing_data)
+            self.receive_data(trailing_data)  # copied if not bytes, as any received data
 
     @property
     def state(self) -> ConnectionState:

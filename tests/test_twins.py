@@ -154,6 +154,9 @@ def incoming(draw: st.DrawFn) -> Tuple[ConnectionType, Optional[dict[str, Any]],
     deflate = draw(st.sampled_from(DEFLATE_CONFIGS))
     peer = Connection(other(role), extensions(other(role), deflate),
                       fragment_size=draw(st.sampled_from([None, None, 3, 50])))
+    # The peer's masking keys are drawn too, so that a failure replays.
+    keys = st.binary(min_size=4, max_size=4)
+    peer._writer._new_key = lambda: draw(keys)  # type: ignore[method-assign]
     data = b""
     for _ in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(["text", "bytes", "text", "ping", "piece"]))

@@ -316,10 +316,14 @@ cdef class Utf8Validator:
 # the reader's fast path over a run of simple frames. It never raises for
 # bad input; it stops at the first frame it does not take.
 
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_DecodeUTF8Stateful
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from collections import deque
 
+from wsproto6455.errors import ProtocolFault
 from wsproto6455.events import BytesMessage, TextMessage
+from wsproto6455.frames import CloseReason
 
 cdef extern from "Python.h":
     int PyObject_GenericSetAttr(object obj, object name, object value) except -1
@@ -327,6 +331,8 @@ cdef extern from "Python.h":
 cdef tuple _NO_ARGS = ()
 cdef type _TextMessage = TextMessage
 cdef type _BytesMessage = BytesMessage
+cdef object _INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
+cdef str _INVALID_TEXT = "text message is not valid UTF-8"
 
 cdef enum:
     _SIMPLE_TEXT = 0x81
@@ -336,15 +342,25 @@ cdef enum:
     _STACK_PAYLOAD = 2048
 
 
-cdef object _message(type cls, object data):
-    """``cls(data)`` for the message events, without running the Python
-    ``__init__``: the fields are set as object.__setattr__ would (the events
-    are frozen dataclasses), which keeps CPython's own instance layout."""
+cdef object _message(type cls, object data, bint frame_finished, bint message_finished):
+    """``cls(data, frame_finished, message_finished)`` for the message events
+    (events.py's construction contract): ``tp_new``, then each field set by
+    ``PyObject_GenericSetAttr``, the C function behind ``object.__setattr__``,
+    as their ``__init__`` does. No instance layout is assumed."""
     cdef object event = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
     PyObject_GenericSetAttr(event, "data", data)
-    PyObject_GenericSetAttr(event, "frame_finished", True)
-    PyObject_GenericSetAttr(event, "message_finished", True)
+    PyObject_GenericSetAttr(event, "frame_finished", frame_finished)
+    PyObject_GenericSetAttr(event, "message_finished", message_finished)
     return event
+
+
+def new_message(type cls, data, bint frame_finished=True, bint message_finished=True):
+    """The kernels' way to build ``TextMessage``/``BytesMessage`` (exposed
+    for the tests of the construction contract); other classes are refused,
+    since their ``__init__`` is not known to be the same."""
+    if cls is not _TextMessage and cls is not _BytesMessage:
+        raise TypeError(f"not a message event class: {cls!r}")
+    return _message(cls, data, frame_finished, message_finished)
 
 
 cdef bytes _unmasked(const unsigned char* src, Py_ssize_t n, const unsigned char* key):
@@ -370,19 +386,17 @@ cdef object _decode_text(const unsigned char* src, Py_ssize_t n, const unsigned 
             unmasked = PyBytes_FromStringAndSize(NULL, n)
             _mask_copy(src, <unsigned char*>PyBytes_AS_STRING(unmasked), n, key)
             text = <const unsigned char*>PyBytes_AS_STRING(unmasked)
-    if _run(_S_ACCEPT, text, n) != _S_ACCEPT:
+    # CPython's strict decoder accepts exactly RFC 3629's UTF-8, as our DFA:
+    # one pass instead of validating first.
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>text, n, NULL)
+    except UnicodeDecodeError:
         return None
-    return PyUnicode_DecodeUTF8(<const char*>text, n, NULL)
 
 
-def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, list out,
-                  object inflate=None):
-    """Append the events of the simple frames at ``buf[pos:]`` to ``out``;
-    return the offset after the last frame scanned (``pos`` if none).
-    With ``inflate``, frames with RSV1 are taken too and their (unmasked)
-    payload handed to ``inflate(payload, is_text)``, which returns the event."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
+cdef Py_ssize_t _scan(const unsigned char* p, Py_ssize_t size, Py_ssize_t pos, int mask_bit,
+                      Py_ssize_t limit, list out, object inflate) except -1:
+    """The loop of scan_messages (see there)."""
     cdef Py_ssize_t start, end
     cdef uint64_t length
     cdef int first, second, i
@@ -390,8 +404,6 @@ def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t l
     cdef const unsigned char* key
     cdef bytes payload
     cdef object text
-    if pos < 0:
-        raise ValueError("negative offset")
     while size - pos >= 2:
         first = p[pos]
         compressed = first & _RSV1 and inflate is not None
@@ -433,11 +445,273 @@ def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t l
             text = _decode_text(p + start, end - start, key)
             if text is None:
                 break
-            out.append(_message(_TextMessage, text))
+            out.append(_message(_TextMessage, text, True, True))
         else:
-            out.append(_message(_BytesMessage, _unmasked(p + start, end - start, key)))
+            out.append(_message(_BytesMessage, _unmasked(p + start, end - start, key), True, True))
         pos = end
     return pos
+
+
+def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t limit, list out,
+                  object inflate=None):
+    """Append the events of the simple frames at ``buf[pos:]`` to ``out``;
+    return the offset after the last frame scanned (``pos`` if none).
+    With ``inflate``, frames with RSV1 are taken too and their (unmasked)
+    payload handed to ``inflate(payload, is_text)``, which returns the event."""
+    if pos < 0:
+        raise ValueError("negative offset")
+    return _scan(<const unsigned char*>PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), pos,
+                 mask_bit, limit, out, inflate)
+
+
+cdef class Scanner:
+    """The twin of ``_scan_py.Scanner`` (see there): ``scan_messages`` plus
+    a last simple frame that arrives over several reads."""
+
+    cdef readonly int mask_bit
+    cdef readonly Py_ssize_t limit
+    cdef readonly bint whole
+    cdef readonly object inflate
+    # The frame under way: payload bytes still to come (0: none), taken so
+    # far, its masking key (if masked) and its kind.
+    cdef Py_ssize_t _left
+    cdef Py_ssize_t _done
+    cdef unsigned char _key[4]
+    cdef bint _masked
+    cdef bint _text
+    # Pieces: the unfinished code point at the end of the last piece.
+    cdef unsigned char _pending[4]
+    cdef Py_ssize_t _npending
+    # Whole: the payload so far, unmasked, and the DFA state over it.
+    cdef unsigned char* _collected
+    cdef Py_ssize_t _ncollected
+    cdef Py_ssize_t _capacity
+    cdef uint64_t _state
+
+    def __init__(self, int mask_bit, Py_ssize_t limit, bint whole, object inflate=None):
+        self.mask_bit = mask_bit
+        self.limit = limit
+        self.whole = whole
+        self.inflate = inflate
+        self._end()
+
+    def __dealloc__(self):
+        PyMem_Free(self._collected)
+
+    @property
+    def busy(self):
+        """A frame is under way: its next bytes are the scanner's."""
+        return self._left > 0
+
+    @property
+    def held(self):
+        """Payload bytes collected of the frame under way (``whole``)."""
+        return self._ncollected
+
+    def reset(self):
+        """Forget the frame under way (the reader interprets nothing more)."""
+        self._end()
+        PyMem_Free(self._collected)
+        self._collected = NULL
+        self._capacity = 0
+
+    cdef void _end(self) noexcept:
+        """Forget the frame under way (finished, or failed)."""
+        self._left = 0
+        self._npending = 0
+        self._ncollected = 0
+        self._state = _S_ACCEPT
+        if self._capacity > _STACK_PAYLOAD * 32:
+            # Keep a small buffer for the next message; give a large one back.
+            PyMem_Free(self._collected)
+            self._collected = NULL
+            self._capacity = 0
+
+    def scan(self, bytes buf not None, Py_ssize_t pos, list out):
+        """Append the events of ``buf[pos:]`` to ``out``; return the offset
+        after what was taken."""
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
+        cdef Py_ssize_t start
+        cdef uint64_t length
+        cdef int first, second, i
+        if pos < 0:
+            raise ValueError("negative offset")
+        if self._left:
+            pos = self._continue(p, size, pos, out)
+            if self._left:
+                return pos
+        pos = _scan(p, size, pos, self.mask_bit, self.limit, out, self.inflate)
+        # Stopped: at a simple, uncompressed frame whose payload is not all here?
+        if size - pos < 2:
+            return pos
+        first = p[pos]
+        second = p[pos + 1]
+        if (first != _SIMPLE_TEXT and first != _SIMPLE_BINARY) or (second & 0x80) != self.mask_bit:
+            return pos
+        length = second & 0x7F
+        start = pos + 2
+        if length == 126:
+            start = pos + 4
+            if size < start:
+                return pos
+            length = (<uint64_t>p[pos + 2] << 8) | p[pos + 3]
+        elif length == 127:
+            start = pos + 10
+            if size < start or p[pos + 2] & 0x80:
+                return pos
+            length = 0
+            for i in range(2, 10):
+                length = (length << 8) | p[pos + i]
+        self._masked = self.mask_bit != 0
+        if self._masked:
+            start += 4
+            if size < start:
+                return pos
+            memcpy(self._key, p + start - 4, 4)
+        if self.limit < 0 or length > <uint64_t>self.limit or size - start >= <Py_ssize_t>length:
+            return pos  # over the limit, or whole (then it stopped the scan for its text)
+        self._end()
+        self._left = <Py_ssize_t>length
+        self._done = 0
+        self._text = first == _SIMPLE_TEXT
+        return self._continue(p, size, start, out)
+
+    cdef Py_ssize_t _continue(self, const unsigned char* p, Py_ssize_t size, Py_ssize_t pos,
+                              list out) except -1:
+        cdef Py_ssize_t take = size - pos
+        cdef Py_ssize_t n, cut
+        cdef unsigned char key[4]
+        cdef unsigned char stack[_STACK_PAYLOAD + 4]
+        cdef unsigned char* dst
+        cdef bytes scratch
+        cdef bint finished
+        cdef uint64_t state
+        cdef object data
+        if take > self._left:
+            take = self._left
+        if take <= 0:
+            return pos
+        for n in range(4):
+            key[n] = self._key[(self._done + n) & 3]
+        self._left -= take
+        self._done += take
+        finished = self._left == 0
+        if self.whole:
+            self._reserve(self._ncollected + take)
+            dst = self._collected + self._ncollected
+            self._copy(p + pos, dst, take, key)
+            self._ncollected += take
+            if self._text:
+                state = _run(self._state, dst, take)
+                if finished and state != _S_ACCEPT:
+                    state = _S_ERROR
+                self._state = state
+                if state == _S_ERROR:
+                    self._end()
+                    raise ProtocolFault(_INVALID_DATA, _INVALID_TEXT)
+            if finished:
+                if self._text:
+                    data = PyUnicode_DecodeUTF8(<const char*>self._collected, self._ncollected, NULL)
+                    out.append(_message(_TextMessage, data, True, True))
+                else:
+                    data = PyBytes_FromStringAndSize(<const char*>self._collected, self._ncollected)
+                    out.append(_message(_BytesMessage, data, True, True))
+                self._end()
+        elif self._text:
+            # The pending code point, then the piece, unmasked in one place
+            # (the stack, or the collecting buffer, unused by this delivery).
+            n = self._npending + take
+            if n <= _STACK_PAYLOAD + 4:
+                dst = stack
+            else:
+                self._reserve_scratch(n)
+                dst = self._collected
+            memcpy(dst, self._pending, self._npending)
+            self._copy(p + pos, dst + self._npending, take, key)
+            # _utf8_py.decode_piece's rule: the strict decoder, holding back
+            # an unfinished code point unless the message ends here, and
+            # failing one that can only become a surrogate (ED A0-BF).
+            cut = n
+            try:
+                data = PyUnicode_DecodeUTF8Stateful(<const char*>dst, n, NULL,
+                                                    NULL if finished else &cut)
+            except UnicodeDecodeError:
+                data = None
+            if data is None or (n - cut >= 2 and dst[cut] == 0xED and dst[cut + 1] >= 0xA0):
+                self._end()
+                raise ProtocolFault(_INVALID_DATA, _INVALID_TEXT)
+            self._npending = n - cut
+            memcpy(self._pending, dst + cut, self._npending)
+            out.append(_message(_TextMessage, data, finished, finished))
+        else:
+            data = PyBytes_FromStringAndSize(NULL, take)
+            self._copy(p + pos, <unsigned char*>PyBytes_AS_STRING(data), take, key)
+            out.append(_message(_BytesMessage, data, finished, finished))
+        if finished:
+            self._end()
+        return pos + take
+
+    cdef inline void _copy(self, const unsigned char* src, unsigned char* dst, Py_ssize_t n,
+                           const unsigned char* key) noexcept:
+        if self._masked:
+            _mask_copy(src, dst, n, key)
+        else:
+            memcpy(dst, src, n)
+
+    cdef int _reserve_scratch(self, Py_ssize_t need) except -1:
+        """Room for ``need`` bytes in the buffer, used as scratch space."""
+        cdef void* grown
+        if need > self._capacity:
+            grown = PyMem_Realloc(self._collected, need)
+            if grown == NULL:
+                raise MemoryError()
+            self._collected = <unsigned char*>grown
+            self._capacity = need
+        return 0
+
+    cdef int _reserve(self, Py_ssize_t need) except -1:
+        """Room for ``need`` collected bytes: doubling, never past the frame."""
+        cdef Py_ssize_t capacity = self._capacity
+        cdef void* grown
+        if need <= capacity:
+            return 0
+        capacity = capacity * 2 if capacity else _STACK_PAYLOAD
+        if capacity > need + self._left:
+            capacity = need + self._left
+        if capacity < need:
+            capacity = need
+        grown = PyMem_Realloc(self._collected, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        self._collected = <unsigned char*>grown
+        self._capacity = capacity
+        return 0
+
+
+cdef class _Drain:
+    """Takes the events of a deque one by one, as they are asked for."""
+
+    cdef object _queue
+    cdef object _popleft
+
+    def __cinit__(self, queue):
+        self._queue = queue
+        self._popleft = queue.popleft
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self._queue:
+            raise StopIteration
+        return self._popleft()
+
+
+def drain(queue):
+    """Take the events of ``queue`` one by one, as they are asked for (what
+    is not asked for stays queued)."""
+    return _Drain(queue)
 
 
 # --------------------------------------------------------------------------

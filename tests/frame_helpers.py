@@ -195,7 +195,8 @@ def unconsumed(conn: Connection) -> int:
 
 def collected(conn: Connection) -> int:
     """Bytes of a message collected for whole_messages delivery (white box)."""
-    return len(conn._reader._collected)
+    reader = conn._reader
+    return len(reader._collected) + reader._scanner.held
 
 
 WIRE_VALID_CODES: Tuple[range, ...] = (range(1000, 1004), range(1007, 1015), range(3000, 5000))

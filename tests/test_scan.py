@@ -22,6 +22,7 @@ Sections:
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -80,6 +81,36 @@ def take_nothing(buf: bytes, pos: int, mask_bit: int, limit: int, out: List[Even
                  *more: object) -> int:
     """A scanner that never takes a frame: the reader's general path alone."""
     return pos
+
+
+class FunctionScanner:
+    """The reader's ``Scanner`` interface on a ``scan_messages``-like function:
+    whole frames only, so a frame still arriving is left to the general path."""
+
+    busy = False
+    held = 0
+
+    def __init__(self, fn: Scan, mask_bit: int, limit: int, whole: bool,
+                 inflate: Optional[Callable[[bytes, bool], Event]] = None) -> None:
+        self.fn, self.mask_bit, self.limit, self.inflate = fn, mask_bit, limit, inflate
+
+    def scan(self, buf: bytes, pos: int, out: List[Event]) -> int:
+        return self.fn(buf, pos, self.mask_bit, self.limit, out, self.inflate)
+
+    def reset(self) -> None:
+        pass
+
+
+def use_scan(scanner: Union[Scan, type]) -> Any:
+    """Make ``scanner`` the reader's fast path: a ``Scanner`` class, or a
+    ``scan_messages``-like function (then wrapped in a FunctionScanner)."""
+    factory = scanner if isinstance(scanner, type) else functools.partial(FunctionScanner, scanner)
+    return mock.patch.object(reader_module, "Scanner", factory)
+
+
+def both_scanner_classes() -> List[type]:
+    """The Scanner classes: pure, plus compiled when built."""
+    return [_scan_py.Scanner, *(m.Scanner for m in available_compiled())]
 
 
 class Spy:
@@ -640,11 +671,11 @@ def reader_cases(draw: st.DrawFn) -> ReaderCase:
 Outcome = Tuple[List[object], ConnectionState, int, int]
 
 
-def run_connection(case: ReaderCase, scanner: Scan) -> Outcome:
+def run_connection(case: ReaderCase, scanner: Union[Scan, type]) -> Outcome:
     """Feed the chunks (then EOF if asked) with ``scanner`` as the reader's fast path."""
-    conn = connection(case.role, **case.options)
     results: List[object] = []
-    with mock.patch.object(reader_module, "scan_messages", scanner):
+    with use_scan(scanner):
+        conn = connection(case.role, **case.options)
         for chunk in [*case.chunks, *([None] if case.eof else [])]:
             try:
                 results.append(describe(feed(conn, chunk)))
@@ -664,6 +695,8 @@ def test_reader_same_with_and_without_fast_path(case: ReaderCase) -> None:
     for scanner in both_scanners():
         spy = Spy(scanner)
         assert run_connection(case, spy) == expected, scanner
+    for scanner_class in both_scanner_classes():
+        assert run_connection(case, scanner_class) == expected, scanner_class
     event(f"events scanned: {min(sum(spy.taken), 3)}{'+' if sum(spy.taken) >= 3 else ''}")
 
 
@@ -677,8 +710,8 @@ def test_reader_uses_the_scanner_between_messages(scan: Scan, role: ConnectionTy
     fragmented = frame_from(role, BINARY, b"ab", fin=False) + frame_from(role, CONT, b"cd")
     run2 = frame_from(role, BINARY, b"z", mask=RFC_MASK) * 2
     spy = Spy(scan)
-    conn = connection(role, whole_messages=whole)
-    with mock.patch.object(reader_module, "scan_messages", spy):
+    with use_scan(spy):
+        conn = connection(role, whole_messages=whole)
         events = feed(conn, run1 + fragmented + run2)
     pieces = ([BytesMessage(b"abcd")] if whole
               else [BytesMessage(b"ab", True, False), BytesMessage(b"cd", True, True)])
@@ -700,8 +733,8 @@ def test_no_scan_inside_a_fragmented_message(scan: Scan, role: ConnectionType, w
     if between:
         data += frame_from(role, PING, between)
     data += frame_from(role, TEXT, b"b", mask=KEY) + frame_from(role, BINARY, b"c", mask=KEY)
-    conn = connection(role, whole_messages=whole)
-    with mock.patch.object(reader_module, "scan_messages", scan):
+    with use_scan(scan):
+        conn = connection(role, whole_messages=whole)
         events = feed(conn, data)
     expected: List[Event] = [] if whole else [TextMessage("a", True, False)]
     if between:
@@ -726,8 +759,8 @@ def test_violation_after_a_scanned_run(scan: Scan, role: ConnectionType, first: 
     mask_bit = 0x80 if role is SERVER else 0
     data = (simple(0x81, b"fine", mask_bit) + simple(0x82, b"too", mask_bit)
             + simple(first, payload, mask_bit) + simple(0x81, b"never", mask_bit))
-    conn = connection(role)
-    with mock.patch.object(reader_module, "scan_messages", scan):
+    with use_scan(scan):
+        conn = connection(role)
         events = feed(conn, data)
     assert describe(events[:2]) == describe([TextMessage("fine"), BytesMessage(b"too")])
     assert len(events) == 3
@@ -740,9 +773,9 @@ def test_limit_left_to_the_general_path(scan: Scan, role: ConnectionType) -> Non
     """A frame over max_message_size / max_frame_size is not scanned: it gets 1009."""
     for options in ({"max_message_size": 4}, {"max_frame_size": 4},
                     {"max_message_size": 10, "max_frame_size": 4}):
-        conn = connection(role, **options)
         data = frame_from(role, BINARY, b"1234", mask=KEY) + frame_from(role, BINARY, b"12345")
-        with mock.patch.object(reader_module, "scan_messages", scan):
+        with use_scan(scan):
+            conn = connection(role, **options)
             events = feed(conn, data)
         assert events[0] == BytesMessage(b"1234")
         assert isinstance(events[1], CloseConnection) and events[1].code == 1009
@@ -795,14 +828,16 @@ class TestEarlyStop:
     """Events scanned in one go but not yet yielded are kept, in order."""
 
     def start(self, scan: Scan, role: ConnectionType, whole: bool) -> Tuple[Connection, Spy]:
+        """A connection with ``scan`` (spied on) as its fast path, five messages fed."""
         spy = Spy(scan)
-        conn = connection(role, whole_messages=whole)
+        with use_scan(spy):
+            conn = connection(role, whole_messages=whole)
         conn.receive_data(encode(role, FIVE))
         return conn, spy
 
     def test_rest_comes_next_time(self, scan: Scan, role: ConnectionType, whole: bool) -> None:
         conn, spy = self.start(scan, role, whole)
-        with mock.patch.object(reader_module, "scan_messages", spy):
+        with use_scan(spy):
             first = take(conn, 2)
             assert spy.taken == [5]  # all five were scanned at once
             rest = list(conn.events())
@@ -812,7 +847,7 @@ class TestEarlyStop:
 
     def test_one_at_a_time(self, scan: Scan, role: ConnectionType, whole: bool) -> None:
         conn, spy = self.start(scan, role, whole)
-        with mock.patch.object(reader_module, "scan_messages", spy):
+        with use_scan(spy):
             got = [take(conn, 1) for _ in range(7)]
         assert describe(sum(got, [])) == describe(FIVE)
         assert got[5:] == [[], []]
@@ -820,7 +855,7 @@ class TestEarlyStop:
     def test_more_data_in_between(self, scan: Scan, role: ConnectionType, whole: bool) -> None:
         conn, spy = self.start(scan, role, whole)
         later: List[Event] = [BytesMessage(b"six"), Ping(b"p"), TextMessage("seven")]
-        with mock.patch.object(reader_module, "scan_messages", spy):
+        with use_scan(spy):
             first = take(conn, 2)
             conn.receive_data(encode(role, later, key=RFC_MASK))
             second = take(conn, 4)
@@ -831,7 +866,7 @@ class TestEarlyStop:
     def test_eof_after_an_early_stop(self, scan: Scan, role: ConnectionType, whole: bool) -> None:
         """§7.1.5: the 1006 close comes after every message already received."""
         conn, spy = self.start(scan, role, whole)
-        with mock.patch.object(reader_module, "scan_messages", spy):
+        with use_scan(spy):
             first = take(conn, 2)
             conn.receive_data(None)
             rest = list(conn.events())
@@ -843,7 +878,7 @@ class TestEarlyStop:
         """The fault behind the scanned run is reported after the run, once."""
         conn, spy = self.start(scan, role, whole)
         conn.receive_data(frame_from(role, 0x3, b"x") + encode(role, FIVE))
-        with mock.patch.object(reader_module, "scan_messages", spy):
+        with use_scan(spy):
             first = take(conn, 2)
             rest = list(conn.events())
         events = first + rest
@@ -875,10 +910,10 @@ def test_early_stops_lose_nothing(case: Tuple[ConnectionType, bool, List[Event],
     """Any pattern of reads and partial iterations yields every event once, in order
     (frames split between reads come in pieces: compared after merging them)."""
     role, whole, expected, chunks, takes = case
-    for scanner in both_scanners():
-        conn = connection(role, whole_messages=whole)
+    for scanner in [*both_scanners(), *both_scanner_classes()]:
         got: List[Event] = []
-        with mock.patch.object(reader_module, "scan_messages", scanner):
+        with use_scan(scanner):
+            conn = connection(role, whole_messages=whole)
             for chunk, n in zip(chunks, takes):
                 conn.receive_data(chunk)
                 got += take(conn, n)
@@ -933,9 +968,9 @@ def test_compressed_messages_same_with_and_without_fast_path(name: str, chunked:
     chunks = [stream[i:i + 1] for i in range(len(stream))] if chunked else [stream]
 
     def run(scanner: Scan) -> Tuple[List[Tuple[object, ...]], ConnectionState, List[int]]:
-        _, server = _deflate_pair(**options)
         seen: List[Event] = []
-        with mock.patch.object(reader_module, "scan_messages", scanner):
+        with use_scan(scanner):
+            _, server = _deflate_pair(**options)
             for chunk in chunks:
                 server.receive_data(chunk)
                 seen.extend(server.events())
@@ -948,5 +983,144 @@ def test_compressed_messages_same_with_and_without_fast_path(name: str, chunked:
         assert run(spy) == general
         if not chunked:
             assert sum(spy.taken) >= 1  # the hook really took compressed frames
+    for scanner_class in both_scanner_classes():
+        assert run(scanner_class) == general, scanner_class
     expected_close = {"corrupt after good": [1007], "bomb over the limit": [1009]}.get(name, [])
     assert general[2] == expected_close
+
+
+# --------------------------------------------------------------------------
+# 5. Scanner: a frame that arrives over several reads
+# --------------------------------------------------------------------------
+#
+# The Scanner takes a simple frame whose header is here but whose payload is
+# not, and continues it read by read: one event per piece (default) or one
+# at the end (whole_messages), text decoded or validated fail-fast as the
+# general path does. Checked against the general path (a scanner that takes
+# nothing), on both backends.
+
+scanner_class = pytest.mark.parametrize(
+    "cls", [pytest.param("pure", id="pure"), pytest.param("compiled", id="compiled")])
+
+
+def _scanner_class(name: str) -> type:
+    return _scan_py.Scanner if name == "pure" else compiled("Scanner")
+
+
+@st.composite
+def long_text(draw: st.DrawFn) -> bytes:
+    """Text around the kernels' buffer sizes, multi-byte characters anywhere,
+    sometimes made invalid at a random place."""
+    unit = draw(st.sampled_from(["a", "é", "€", "😀", "ab€"]))
+    size = draw(st.sampled_from([1, 3, 2040, 2049, 2052, 4100, 9000]))
+    payload = (unit * (size // len(unit.encode()) + 1)).encode()[:size]
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(payload)))
+        payload = payload[:at] + draw(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc0\xaf",
+                                                       b"\xf4\x90\x80\x80"])) + payload[at:]
+    return payload
+
+
+@st.composite
+def long_frame_cases(draw: st.DrawFn) -> ReaderCase:
+    role = draw(st.sampled_from(ROLES))
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            parts.append(frame_from(role, TEXT, draw(long_text()), mask=draw(keys)))
+        else:
+            parts.append(frame_from(role, BINARY, draw(st.binary(min_size=1, max_size=50)) * 120,
+                                    mask=draw(keys)))
+    data = b"".join(parts)
+    cuts = draw(st.lists(st.integers(0, len(data)), max_size=12))
+    options: dict[str, object] = {"whole_messages": draw(st.booleans()),
+                                  "max_message_size": draw(st.sampled_from([None, 5000]))}
+    return ReaderCase(role, options, split_at(data, cuts), draw(st.booleans()))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=long_frame_cases())
+def test_long_frames_over_many_reads_same_as_general_path(case: ReaderCase) -> None:
+    """Per read: the same events (pieces split where the general path splits
+    them, code points held back alike), the same 1007 at the same read, the
+    same 1009 for a frame over the limit, the same final state."""
+    expected = run_connection(case, take_nothing)
+    for cls in both_scanner_classes():
+        assert run_connection(case, cls) == expected, cls
+
+
+@scanner_class
+@pytest.mark.parametrize("mask_bit", MASK_BITS, ids=MASK_IDS)
+class TestScannerPieces:
+    def frame(self, payload: bytes, mask_bit: int, first: int = 0x81) -> bytes:
+        return simple(first, payload, mask_bit)
+
+    def test_header_only_starts_the_frame(self, cls: str, mask_bit: int) -> None:
+        scanner = _scanner_class(cls)(mask_bit, BIG, False)
+        data = self.frame(b"hello", mask_bit)
+        out: List[Event] = []
+        head = 2 + (4 if mask_bit else 0)
+        assert scanner.scan(data[:head], 0, out) == head
+        assert scanner.busy and out == []
+        assert scanner.scan(data[head:head + 2], 0, out) == 2
+        assert scanner.scan(data[head + 2:], 0, out) == 3
+        assert not scanner.busy
+        assert describe(out) == describe([TextMessage("he", False, False), TextMessage("llo")])
+
+    def test_code_point_held_back(self, cls: str, mask_bit: int) -> None:
+        scanner = _scanner_class(cls)(mask_bit, BIG, False)
+        data = self.frame("a€b".encode(), mask_bit)
+        cut = len(data) - 3  # inside the euro sign
+        out: List[Event] = []
+        assert scanner.scan(data[:cut], 0, out) == cut
+        assert scanner.scan(data[cut:], 0, out) == 3
+        assert describe(out) == describe([TextMessage("a", False, False), TextMessage("€b")])
+
+    @pytest.mark.parametrize("bad", [b"\xff", b"\xed\xa0", b"\xf4\x90"], ids=["ff", "surrogate", "over"])
+    def test_invalid_text_fails_before_the_rest_arrives(self, cls: str, mask_bit: int,
+                                                        bad: bytes) -> None:
+        """§8.1 fail-fast (Autobahn 6.4.3/6.4.4): 1007 on the read with the bad bytes."""
+        for whole in (False, True):
+            scanner = _scanner_class(cls)(mask_bit, BIG, whole)
+            data = self.frame(b"ok" + bad + b"x" * 100, mask_bit)
+            out: List[Event] = []
+            with pytest.raises(reader_module.ProtocolFault) as caught:
+                scanner.scan(data[:len(data) - 50], 0, out)
+            assert caught.value.code == 1007
+            assert not scanner.busy and scanner.held == 0
+
+    def test_whole_collects_binary(self, cls: str, mask_bit: int) -> None:
+        scanner = _scanner_class(cls)(mask_bit, BIG, True)
+        payload = bytes(range(256)) * 40
+        data = self.frame(payload, mask_bit, 0x82) + self.frame(b"next", mask_bit, 0x82)
+        out: List[Event] = []
+        pos, taken = 0, 0
+        for size in (1, 2, 7, 4096, 4096, len(data)):
+            chunk = data[taken:taken + size]
+            used = scanner.scan(chunk, 0, out)
+            assert used == len(chunk) or not scanner.busy
+            taken += used
+        assert describe(out) == describe([BytesMessage(payload), BytesMessage(b"next")])
+        assert not scanner.busy and scanner.held == 0
+
+    def test_limit_and_compressed_frames_are_left(self, cls: str, mask_bit: int) -> None:
+        """Over the limit, or RSV1: the general path's (1009, or the inflater's)."""
+        big = self.frame(b"x" * 300, mask_bit)
+        scanner = _scanner_class(cls)(mask_bit, 200, False)
+        out: List[Event] = []
+        assert scanner.scan(big[:100], 0, out) == 0 and not scanner.busy
+        compressed = self.frame(b"x" * 300, mask_bit, 0xC1)
+        scanner = _scanner_class(cls)(mask_bit, BIG, False, lambda payload, text: BytesMessage(payload))
+        assert scanner.scan(compressed[:100], 0, out) == 0 and not scanner.busy
+        assert out == []
+
+    def test_reset_forgets_the_frame(self, cls: str, mask_bit: int) -> None:
+        scanner = _scanner_class(cls)(mask_bit, BIG, True)
+        data = self.frame(b"y" * 5000, mask_bit)
+        scanner.scan(data[:3000], 0, [])
+        assert scanner.busy and scanner.held > 0
+        scanner.reset()
+        assert not scanner.busy and scanner.held == 0
+        out: List[Event] = []
+        assert scanner.scan(self.frame(b"z", mask_bit), 0, out) > 0
+        assert describe(out) == describe([TextMessage("z")])

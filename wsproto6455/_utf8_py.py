@@ -112,3 +112,24 @@ class Utf8Validator:
         """Forget all state: ready for a new message."""
         self._pending = b""
         self._failed = False
+
+
+def decode_piece(data: bytes, final: bool) -> "tuple[str, bytes] | None":
+    """Decode a piece of a text message delivered piece by piece.
+
+    ``data`` is the piece with the previous piece's unfinished code point
+    (if any) in front. Returns the text of its complete code points and the
+    unfinished tail (at most 3 bytes, empty when ``final``), or None once the
+    message is known not to be UTF-8 (fail-fast, as ``Utf8Validator``).
+    Both the reader's general path and the scanners' twins use this rule.
+    """
+    try:
+        text, consumed = utf_8_decode(data, "strict", final)
+    except UnicodeDecodeError:
+        return None
+    if consumed == len(data):
+        return text, b""
+    pending = data[consumed:]
+    if not _valid_prefix(pending):
+        return None
+    return text, pending

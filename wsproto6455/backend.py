@@ -1,10 +1,11 @@
 """The active kernels: compiled if available, else pure Python.
 
-``apply_mask(data, key) -> bytes``, ``Utf8Validator``, ``scan_messages``
-(the reader's fast path) and ``server_frame`` (the writer's) come from the
-compiled extension ``wsproto6455._speedups`` when it was built, otherwise
-from ``_mask_py``, ``_utf8_py``, ``_scan_py`` and ``_frame_py``; both backends behave identically (the
-tests check it differentially). ``SPEEDUPS`` says which one is active.
+``apply_mask(data, key) -> bytes``, ``Utf8Validator``, ``scan_messages``,
+``Scanner`` and ``drain`` (the reader's fast path) and ``server_frame`` (the
+writer's) come from the compiled extension ``wsproto6455._speedups`` when it
+was built, otherwise from ``_mask_py``, ``_utf8_py``, ``_scan_py`` and
+``_frame_py``; both backends behave identically (the tests check it
+differentially). ``SPEEDUPS`` says which one is active.
 Setting ``WSPROTO6455_NO_SPEEDUPS=1`` in the environment before the first
 import forces the pure-Python path.
 """
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     # signatures (see _speedups.pyi).
     from ._frame_py import server_frame as server_frame
     from ._mask_py import apply_mask as apply_mask
+    from ._scan_py import Scanner as Scanner
+    from ._scan_py import drain as drain
     from ._scan_py import scan_messages as scan_messages
     from ._utf8_py import Utf8Validator as Utf8Validator
 else:
@@ -33,15 +36,17 @@ else:
                 pass
             else:
                 return (True, _speedups.apply_mask, _speedups.Utf8Validator,
-                        _speedups.scan_messages, _speedups.server_frame)
+                        _speedups.scan_messages, _speedups.Scanner, _speedups.drain,
+                        _speedups.server_frame)
         from ._frame_py import server_frame
         from ._mask_py import apply_mask
-        from ._scan_py import scan_messages
+        from ._scan_py import Scanner, drain, scan_messages
         from ._utf8_py import Utf8Validator
 
-        return False, apply_mask, Utf8Validator, scan_messages, server_frame
+        return False, apply_mask, Utf8Validator, scan_messages, Scanner, drain, server_frame
 
-    SPEEDUPS, apply_mask, Utf8Validator, scan_messages, server_frame = _load()
+    SPEEDUPS, apply_mask, Utf8Validator, scan_messages, Scanner, drain, server_frame = _load()
     del _load
 
-__all__ = ["SPEEDUPS", "Utf8Validator", "apply_mask", "scan_messages", "server_frame"]
+__all__ = ["SPEEDUPS", "Scanner", "Utf8Validator", "apply_mask", "drain", "scan_messages",
+           "server_frame"]

@@ -134,6 +134,14 @@ class Connection:
 
     def events(self) -> Iterator[Event]:
         """The events for the bytes received so far."""
+        if not self._eof:
+            # Data messages only (no state to change): the reader's fast route.
+            batch = self._reader.batch()
+            if batch is not None:
+                return batch
+        return self._events()
+
+    def _events(self) -> Iterator[Event]:
         try:
             for event in self._reader.events():
                 if type(event) is CloseConnection:

@@ -7,10 +7,13 @@ frame is never held in the buffer: it is delivered (or, with
 ``whole_messages``, collected up to ``max_message_size``) piece by piece.
 Every limit is checked from the frame header, before the payload is read.
 
-Between messages, runs of whole unfragmented frames go through the
-``scan_messages`` kernel (compiled or pure, see ``backend``) in one call;
-it stops at anything else, which this module's general frame-by-frame
-path handles, so every fault is found and reported in one place.
+Between messages, runs of unfragmented frames go through the ``Scanner``
+kernel (compiled or pure, see ``backend``) in one call, including a last
+frame that is still arriving (its later pieces go to the scanner too); it
+stops at anything else, which this module's general frame-by-frame path
+handles, so every fault but invalid UTF-8 in a frame the scanner has begun
+is found and reported in one place. ``batch`` is the route that avoids the
+generators when the scanner took everything.
 
 Faults are raised as :class:`~wsproto6455.errors.ProtocolFault`; after a
 fault or a close frame the reader interprets nothing more.
@@ -19,11 +22,11 @@ fault or a close frame the reader interprets nothing more.
 from __future__ import annotations
 
 import sys
-from codecs import utf_8_decode
 from collections import deque
 from typing import Iterator, Optional, Sequence
 
-from .backend import Utf8Validator, apply_mask, scan_messages
+from .backend import Scanner, Utf8Validator, apply_mask, drain
+from ._utf8_py import decode_piece
 from .errors import ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from .extensions.base import RSV1, Extension
@@ -78,9 +81,9 @@ class Reader:
         # The fast path (scan_messages) leaves larger payloads to _next_frame,
         # which enforces the limits. Never above sys.maxsize: the compiled
         # scanner takes it as a C integer.
-        self._scan_limit = min(sys.maxsize,
-                               sys.maxsize if max_message_size is None else max_message_size,
-                               sys.maxsize if max_frame_size is None else max_frame_size)
+        scan_limit = min(sys.maxsize,
+                         sys.maxsize if max_message_size is None else max_message_size,
+                         sys.maxsize if max_frame_size is None else max_frame_size)
         # Events scanned but not yet yielded (the caller may stop iterating
         # at any point, and the rest must wait for the next events() call).
         self._ready: deque[Event] = deque()
@@ -90,7 +93,8 @@ class Reader:
         self._fault: Optional[BaseException] = None
         # Whole compressed messages can take the fast path too when RSV1 is
         # the only extension bit in use (permessage-deflate).
-        self._inflate = self._inflate_message if self._rsv_allowed == RSV1 else None
+        inflate = self._inflate_message if self._rsv_allowed == RSV1 else None
+        self._scanner = Scanner(self._mask_bit, scan_limit, whole_messages, inflate)
         self._whole = whole_messages
         self._buffer = b""
         self._pos = 0
@@ -131,10 +135,39 @@ class Reader:
         self._pos = 0
         self._incoming.clear()
         self._collected = bytearray()
+        self._scanner.reset()
+
+    def batch(self) -> Optional[Iterator[Event]]:
+        """The fast route of :meth:`events`, when only the scanner has work.
+
+        If nothing waits but new bytes, and the scanner takes all of them,
+        the events come from an iterator over the queue (events not taken
+        stay queued, as with ``events()``); otherwise None, and ``events()``
+        does the rest (a fault found here is raised there, after the events).
+        """
+        if (self._ready or self._fault is not None or self._finished
+                or self._frame_left or self._opcode):
+            return None
+        if self._incoming:
+            self._take_incoming()
+        scanned = self._scanned
+        try:
+            self._pos = self._scanner.scan(self._buffer, self._pos, scanned)
+        except BaseException as exc:
+            # Raised by events() after the events scanned before it.
+            self._fault = exc
+        ready = self._ready
+        if scanned:
+            ready.extend(scanned)
+            scanned.clear()
+        if self._fault is None and (self._pos == len(self._buffer) or self._scanner.busy):
+            return drain(ready)
+        return None
 
     def events(self) -> Iterator[Event]:
         """Events for the bytes fed so far; ProtocolFault on a violation."""
         ready = self._ready
+        scanner = self._scanner
         try:
             if self._incoming:
                 self._take_incoming()
@@ -151,8 +184,7 @@ class Reader:
                     # Between messages: take a run of simple frames at once.
                     scanned = self._scanned
                     try:
-                        self._pos = scan_messages(self._buffer, before, self._mask_bit,
-                                                  self._scan_limit, scanned, self._inflate)
+                        self._pos = scanner.scan(self._buffer, before, scanned)
                     except BaseException as exc:
                         # The events scanned before it are delivered first.
                         self._fault = exc
@@ -161,6 +193,8 @@ class Reader:
                         scanned.clear()
                     if ready or self._fault is not None:
                         continue
+                    if scanner.busy:
+                        return  # the frame under way is the scanner's: more bytes needed
                 if self._frame_left:
                     if before == len(self._buffer):
                         return  # the rest of the frame has not arrived
@@ -339,22 +373,13 @@ class Reader:
             return None  # e.g. a compressed piece that inflated to nothing yet
         if not is_text:
             return BytesMessage(payload, frame_finished, message_finished)
-        # Incremental decoding: an unfinished code point at the end waits in
-        # _pending_utf8 for the next piece.
+        # Incremental, fail-fast decoding (Autobahn 6.4.x): an unfinished
+        # code point at the end waits in _pending_utf8 for the next piece.
         pending = self._pending_utf8
-        data = pending + payload if pending else payload
-        try:
-            text, consumed = utf_8_decode(data, "strict", message_finished)
-        except UnicodeDecodeError:
-            raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
-        if consumed == len(data):
-            self._pending_utf8 = b""
-        else:
-            pending = self._pending_utf8 = data[consumed:]
-            # The decoder holds an unfinished code point without judging it;
-            # one that can only become a surrogate fails now (Autobahn 6.4.x).
-            if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-                raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8")
+        decoded = decode_piece(pending + payload if pending else payload, message_finished)
+        if decoded is None:
+            raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8")
+        text, self._pending_utf8 = decoded
         return TextMessage(text, frame_finished, message_finished)
 
     def _collect(self, payload: bytes, is_text: bool, message_finished: bool) -> Optional[Event]:

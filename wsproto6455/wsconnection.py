@@ -43,6 +43,9 @@ class WSConnection:
             whole_messages=whole_messages,
         )
         self.connection: Optional[Connection] = None
+        # The connection once the handshake's events are all taken: from
+        # then on events() is the connection's.
+        self._open: Optional[Connection] = None
 
     @property
     def state(self) -> ConnectionState:
@@ -72,10 +75,14 @@ class WSConnection:
 
     def events(self) -> Iterator[Event]:
         """The events that the received bytes make, in order."""
+        connection = self._open
+        if connection is not None:
+            return connection.events()
         connection = self.connection
         if connection is not None and not self.handshake.has_events:
             # After the handshake: the connection's own iterator, saving a
             # generator hop per event.
+            self._open = connection
             return connection.events()
         return self._handshake_then_connection_events()
 

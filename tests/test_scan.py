@@ -91,7 +91,7 @@ class FunctionScanner:
     held = 0
 
     def __init__(self, fn: Scan, mask_bit: int, limit: int, whole: bool,
-                 inflate: Optional[Callable[[bytes, bool], Event]] = None) -> None:
+                 inflate: Optional[Callable[[bytes], bytes]] = None) -> None:
         self.fn, self.mask_bit, self.limit, self.inflate = fn, mask_bit, limit, inflate
 
     def scan(self, buf: bytes, pos: int, out: List[Event]) -> int:
@@ -1110,7 +1110,7 @@ class TestScannerPieces:
         out: List[Event] = []
         assert scanner.scan(big[:100], 0, out) == 0 and not scanner.busy
         compressed = self.frame(b"x" * 300, mask_bit, 0xC1)
-        scanner = _scanner_class(cls)(mask_bit, BIG, False, lambda payload, text: BytesMessage(payload))
+        scanner = _scanner_class(cls)(mask_bit, BIG, False, lambda payload: payload)
         assert scanner.scan(compressed[:100], 0, out) == 0 and not scanner.busy
         assert out == []
 

@@ -33,7 +33,8 @@ from wsproto6455.events import (BytesMessage, CloseConnection, Event, Message, P
 from wsproto6455.extensions import PerMessageDeflate
 
 PURE = SimpleNamespace(apply_mask=_mask_py.apply_mask, Utf8Validator=_utf8_py.Utf8Validator,
-                       scan_messages=_scan_py.scan_messages, server_frame=_frame_py.server_frame)
+                       Scanner=_scan_py.Scanner, drain=_scan_py.drain,
+                       server_frame=_frame_py.server_frame)
 
 
 @contextlib.contextmanager
@@ -41,7 +42,7 @@ def kernels(backend: Any) -> Iterator[None]:
     """Every kernel of the reader and writer from ``backend``, and a fixed
     masking key (clients mask with random keys otherwise)."""
     with contextlib.ExitStack() as stack:
-        for name in ("apply_mask", "Utf8Validator", "scan_messages"):
+        for name in ("apply_mask", "Utf8Validator", "Scanner", "drain"):
             stack.enter_context(mock.patch.object(reader_module, name, getattr(backend, name)))
         for name in ("apply_mask", "server_frame"):
             stack.enter_context(mock.patch.object(writer_module, name, getattr(backend, name)))
@@ -229,7 +230,7 @@ def test_kernels_are_really_swapped() -> None:
     compiled = require_compiled()
     for backend in (PURE, compiled):
         with kernels(backend):
-            assert reader_module.scan_messages is backend.scan_messages
+            assert reader_module.Scanner is backend.Scanner
             assert writer_module.server_frame is backend.server_frame
             assert reader_module.Utf8Validator is backend.Utf8Validator
 

@@ -24,15 +24,16 @@ from .errors import ProtocolFault
 from .events import BytesMessage, Event, TextMessage
 from .frames import CloseReason
 
-#: Called with the unmasked payload of a whole compressed message and
-#: whether it is text; returns its event (or raises ProtocolFault).
-Inflate = Callable[[bytes, bool], Event]
+#: Called with the unmasked payload of a whole compressed message; returns
+#: the message's payload (or raises ProtocolFault).
+Inflate = Callable[[bytes], bytes]
 
 # FIN plus opcode, with no RSV bits: the only first bytes scanned...
 _SIMPLE_TEXT = 0x81
 _SIMPLE_BINARY = 0x82
 # ...unless ``inflate`` takes the frames with this one set.
 _RSV1 = 0x40
+_INVALID_TEXT = "text message is not valid UTF-8"
 
 
 def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Event],
@@ -43,9 +44,11 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
     :param limit: the largest payload accepted here (larger ones are left to
         the general path, which enforces the limits).
     :param inflate: if given, frames with RSV1 (compressed messages, RFC 7692)
-        are taken too: their unmasked payload goes to ``inflate``, whose
-        exceptions propagate (the state of the decompressor has moved on,
-        so the frame cannot be left to the general path).
+        are taken too: their unmasked payload goes to ``inflate``, which
+        returns the message's payload; its exceptions propagate, and inflated
+        text that is not UTF-8 raises ``ProtocolFault`` (1007), since the
+        state of the decompressor has moved on and the frame cannot be left
+        to the general path.
     :return: the offset after the last frame scanned (``pos`` if none).
     """
     if pos < 0:
@@ -84,7 +87,15 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
             payload = buf[start:end]
         if compressed:
             assert inflate is not None
-            out.append(inflate(payload, first == _SIMPLE_TEXT))
+            payload = inflate(payload)
+            if first == _SIMPLE_TEXT:
+                try:
+                    out.append(TextMessage(payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    raise ProtocolFault(CloseReason.INVALID_FRAME_PAYLOAD_DATA,
+                                        _INVALID_TEXT) from None
+            else:
+                out.append(BytesMessage(payload))
         elif first == _SIMPLE_TEXT:
             try:
                 out.append(TextMessage(payload.decode("utf-8")))
@@ -128,9 +139,6 @@ def _partial_simple_frame(buf: bytes, pos: int, mask_bit: int, limit: int
     if length > limit or size - start >= length:
         return None  # over the limit, or whole (then it stopped the scan for its text)
     return start, length, key, first == _SIMPLE_TEXT
-
-
-_INVALID_TEXT = "text message is not valid UTF-8"
 
 
 class Scanner:

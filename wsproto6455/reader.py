@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Iterator, Optional, Sequence
+from functools import partial
+from typing import Callable, Iterator, Optional, Sequence
 
 from .backend import Scanner, Utf8Validator, apply_mask, drain
 from ._utf8_py import decode_piece
@@ -93,7 +94,14 @@ class Reader:
         self._fault: Optional[BaseException] = None
         # Whole compressed messages can take the fast path too when RSV1 is
         # the only extension bit in use (permessage-deflate).
-        inflate = self._inflate_message if self._rsv_allowed == RSV1 else None
+        inflate: Optional[Callable[[bytes], bytes]] = None
+        if self._rsv_allowed == RSV1:
+            if len(self._extensions) == 1:
+                # One extension (permessage-deflate): its one-call hook.
+                inflate = partial(self._extensions[0].decode_message, rsv=RSV1,
+                                  max_size=max_message_size)
+            else:
+                inflate = self._inflate_payload
         self._scanner = Scanner(self._mask_bit, scan_limit, whole_messages, inflate)
         self._whole = whole_messages
         self._buffer = b""
@@ -316,10 +324,12 @@ class Reader:
                 raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
         return BytesMessage(payload)
 
-    def _inflate_message(self, payload: bytes, is_text: bool) -> Event:
+    def _inflate_payload(self, payload: bytes) -> bytes:
         """The fast path's hook for a whole message in one frame with RSV1."""
         self._begin_extensions(RSV1)
-        return self._whole_message(is_text, payload)
+        if self._decoders:
+            payload = self._decode(payload, True)
+        return payload
 
     def _continue_frame(self) -> Optional[Event]:
         buf = self._buffer

@@ -69,6 +69,16 @@ class Extension:
         ``ProtocolFault`` for corrupt input."""
         return data
 
+    def decode_message(self, data: bytes, rsv: int, max_size: Optional[int]) -> bytes:
+        """A whole message that came in one frame, with its RSV bits (only
+        the bits in :attr:`rsv_bits`): :meth:`begin_inbound`, then
+        :meth:`decode` with ``final`` if it claimed the message. The reader
+        calls this when the extension is the only one on the data path;
+        override it only with an equivalent that is faster."""
+        if not self.begin_inbound(rsv):
+            return data
+        return self.decode(data, True, max_size)
+
     def begin_outbound(self, size: Optional[int], compress: Optional[bool]) -> int:
         """First frame of a message to send. ``size`` is the length of the
         whole message when it is sent in one piece (None when the sender

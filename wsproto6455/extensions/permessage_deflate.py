@@ -322,6 +322,26 @@ class PerMessageDeflate(Extension):
             self._inflater = zlib.decompressobj(-self._inflate_bits)
         return True
 
+    def decode_message(self, data: bytes, rsv: int, max_size: Optional[int]) -> bytes:
+        """begin_inbound + decode(final=True) in one call: the reader's fast
+        path for a small message in one frame (the common case), with the
+        same checks and results."""
+        if not rsv & RSV1 or self.agreed is None or len(data) > _CONCAT_LIMIT or self._inflate_ended:
+            return super().decode_message(data, rsv, max_size)
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = zlib.decompressobj(-self._inflate_bits)
+        limit = 0 if max_size is None or max_size >= _NO_LIMIT else max_size + 1
+        try:
+            out = inflater.decompress(data + _TAIL, limit)
+        except zlib.error as exc:
+            raise ProtocolFault(_CLOSE_INVALID_DATA, f"invalid compressed data ({exc})") from None
+        if limit and len(out) >= limit:
+            raise ProtocolFault(_CLOSE_TOO_BIG, f"message exceeds {max_size} bytes")
+        if self._inflate_reset or inflater.eof:
+            self._inflater = None
+        return out
+
     def decode(self, data: bytes, final: bool, max_size: Optional[int]) -> bytes:
         """Inflate the next piece; never produce more than ``max_size``.
 

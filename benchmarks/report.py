@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import re
 import sys
 import zlib
 from typing import Any, Callable, Iterable, Optional
@@ -216,8 +217,20 @@ def text(meta: dict[str, Any], results: list[Result], pure_peers: list[Result], 
          missing: dict[str, str]) -> str:
     lines = _facts(meta) + [f"not available: {c}: {n}" for c, n in missing.items()] + ["", LEGEND]
     lines += _render(results, titles, _aligned, lambda title: f"== {title} ==")
-    lines += _targets(_aligned, "== Targets (issues 2, 3, 4, 6) ==", results, pure_peers)
+    lines += _targets(_aligned, "== Targets (issues 2, 3, 4, 6, 15) ==", results, pure_peers)
     return "\n".join(lines) + "\n"
+
+
+#: RESULTS.md: sections written by other benchmarks sit between
+#: ``<!-- name:begin -->`` and ``<!-- name:end -->`` lines; a rewrite of the
+#: generated part keeps them (e.g. benchmarks/broadcast.py's realtime section).
+_MARKED = re.compile(r"^<!-- ([\w.-]+):begin -->$.*?^<!-- \1:end -->$", re.M | re.S)
+
+
+def keep_marked_sections(generated: str, previous: Optional[str]) -> str:
+    """``generated``, followed by the marked sections of ``previous``."""
+    kept = [m.group(0) for m in _MARKED.finditer(previous or "")]
+    return generated + "".join("\n" + section + "\n" for section in kept)
 
 
 def markdown(
@@ -229,7 +242,7 @@ def markdown(
         lines += [preamble, ""]
     lines += [f"- {fact}" for fact in _facts(meta)]
     lines += [f"- not available: {c}: {n}" for c, n in missing.items()]
-    lines += _targets(_markdown, "## Targets (issues 2, 3, 4, 6)", results, pure_peers)
+    lines += _targets(_markdown, "## Targets (issues 2, 3, 4, 6, 15)", results, pure_peers)
     lines += ["", LEGEND, "", METHOD]
     lines += _render(results, titles, _markdown, lambda title: f"## {title}")
     return "\n".join(lines) + "\n"

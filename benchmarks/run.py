@@ -130,7 +130,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.pure_child:
         sys.stdout.write(report.text(meta, results, pure_peers, titles, missing))
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(meta, results, pure_peers, titles, missing))
+        path = Path(args.markdown)
+        previous = path.read_text() if path.exists() else None
+        generated = report.markdown(meta, results, pure_peers, titles, missing)
+        path.write_text(report.keep_marked_sections(generated, previous))
     return 0
 
 

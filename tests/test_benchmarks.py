@@ -90,3 +90,19 @@ def test_input_frames_match_rfc6455_examples() -> None:
     assert wire.frame(b"Hello", mask=b"\x37\xfa\x21\x3d") == bytes.fromhex("8185 37fa213d 7f9f4d5158")
     assert wire.frame(b"Hello") == bytes.fromhex("8105 48656c6c6f")
     assert wire.accept_value(wire.KEY) == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3
+
+
+def test_rewriting_results_keeps_other_benchmarks_sections() -> None:
+    """RESULTS.md's generated part is replaced; sections other benchmarks
+    wrote between ``<!-- name:begin -->`` / ``<!-- name:end -->`` survive."""
+    from benchmarks import report
+
+    realtime = "<!-- realtime:begin -->\n## Broadcast\n| a |\n<!-- realtime:end -->"
+    redis = "<!-- redis:begin -->\n## Redis\n<!-- redis:end -->"
+    previous = f"# Benchmark results\nold tables\n\n{realtime}\n\nstray text\n{redis}\n"
+    rewritten = report.keep_marked_sections("# Benchmark results\nnew tables\n", previous)
+    assert rewritten.startswith("# Benchmark results\nnew tables\n")
+    assert "old tables" not in rewritten and "stray text" not in rewritten
+    assert realtime in rewritten and redis in rewritten
+    assert rewritten.index(realtime) < rewritten.index(redis)
+    assert report.keep_marked_sections("new\n", None) == "new\n"

@@ -191,7 +191,7 @@ class connect:
         request = Request(
             host=uri.host_header,
             target=uri.resource_name,
-            extensions=settings.new_extensions(),
+            extensions=settings.new_extensions(client=True),
             extra_headers=list(self._headers),
             subprotocols=list(self._subprotocols),
         )

@@ -9,6 +9,7 @@ from typing import Any, AsyncGenerator, Callable, Optional, Union
 
 import aiohttp
 import pytest
+import websockets
 from aiohttp import web
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
@@ -189,7 +190,7 @@ async def test_path_headers_and_subprotocol_reach_the_handler() -> None:
 
     async def handler(ws: ServerConnection) -> None:
         seen.update(path=ws.path, subprotocol=ws.subprotocol,
-                    headers={k.lower(): v for k, v in ws.request_headers})
+                    headers={k.lower(): v for k, v in ws.request_headers.raw})
         await ws.send(ws.subprotocol or "")
 
     async with serve(handler, HOST, 0, subprotocols=["chat.v1", "chat.v2"],
@@ -199,7 +200,8 @@ async def test_path_headers_and_subprotocol_reach_the_handler() -> None:
                            extra_headers=[("X-Token", "abc")]) as ws:
             assert await ws.recv() == "chat.v2"   # the client's preference wins
             assert ws.subprotocol == "chat.v2"
-            assert (b"x-server", b"yes") in [(k.lower(), v) for k, v in ws.response_headers]
+            assert (b"x-server", b"yes") in [(k.lower(), v) for k, v in ws.response_headers.raw]
+            assert ws.response_headers["x-server"] == "yes"
     assert seen["path"] == "/room/7?user=a"
     assert seen["subprotocol"] == "chat.v2"
     assert seen["headers"][b"origin"] == b"https://example.org"
@@ -207,12 +209,16 @@ async def test_path_headers_and_subprotocol_reach_the_handler() -> None:
 
 
 @async_test()
-async def test_no_common_subprotocol_means_none() -> None:
+async def test_only_unsupported_subprotocols_get_400_as_with_websockets() -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send(repr(ws.subprotocol))
 
     async with serve(handler, HOST, 0, subprotocols=["a"]) as server:
-        async with ws_connect(f"ws://{HOST}:{server.port}/", subprotocols=["b"]) as ws:  # type: ignore[list-item]
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await ws_connect(f"ws://{HOST}:{server.port}/", subprotocols=["b"])  # type: ignore[list-item]
+        assert info.value.response.status_code == 400
+        assert b"unsupported subprotocol: offered b; supported: a" in info.value.response.body
+        async with ws_connect(f"ws://{HOST}:{server.port}/") as ws:  # offering none is fine
             assert await ws.recv() == "None"
             assert ws.subprotocol is None
 

@@ -5,6 +5,7 @@ objects with ``send``, ``recv``, ``async for``, ``ping`` and ``close``.
 See ``docs/ASYNCIO.md``.
 """
 
+from ..headers import Headers
 from .client import ClientConnection, connect
 from .exceptions import (
     ConnectionClosed,
@@ -15,17 +16,20 @@ from .exceptions import (
     InvalidURI,
     WebSocketError,
 )
+from .headers import get_header
 from .options import DeflateOptions, Settings
-from .protocol import WebSocket
+from .protocol import Address, WebSocket
 from .server import Server, ServerConnection, serve
 
 __all__ = [
+    "Address",
     "ClientConnection",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
     "DeflateOptions",
     "HandshakeRejected",
+    "Headers",
     "InvalidHandshake",
     "InvalidURI",
     "Server",
@@ -34,5 +38,6 @@ __all__ = [
     "WebSocket",
     "WebSocketError",
     "connect",
+    "get_header",
     "serve",
 ]

@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Generator, Optional, Sequence
 from .. import ConnectionType, __version__
 from ..errors import RemoteProtocolError
 from ..events import AcceptConnection, Event, RejectConnection, RejectData, Request
+from ..headers import Headers
 from .exceptions import HandshakeRejected, InvalidHandshake, WebSocketError
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
@@ -55,7 +56,7 @@ class ClientConnection(WebSocket):
     def _handshake_event(self, event: Event) -> None:
         if type(event) is AcceptConnection:
             self.subprotocol = event.subprotocol
-            self.response_headers = event.extra_headers
+            self.response_headers = Headers(event.extra_headers)
             self._opened()
             self._handshake_done(None)
         elif type(event) is RejectConnection:
@@ -220,6 +221,7 @@ class connect:
             raise TimeoutError(f"opening handshake not done within {settings.open_timeout} s") from None
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
+        """``ws = await connect(uri)``: one connection (no retries)."""
         return self._open().__await__()
 
     def __aiter__(self) -> AsyncIterator[ClientConnection]:

@@ -32,12 +32,15 @@ from ..events import (
     TextMessage,
 )
 from ..extensions import Extension
-from ..typing import Headers
+from ..headers import Headers
 from .exceptions import ConnectionClosed, ConnectionClosedOK, closed_error
 from .logs import LoggedCore, LoggerLike, client_logger, describe_close, describe_extension
 from .options import Settings
 
 Data = Union[str, bytes]
+#: A socket address as asyncio reports it: ``(host, port)`` for IPv4,
+#: ``(host, port, flowinfo, scope_id)`` for IPv6.
+Address = Union[Tuple[str, int], Tuple[str, int, int, int]]
 #: What send() accepts: text, or any bytes-like object for binary.
 Outgoing = Union[str, bytes, bytearray, memoryview]
 
@@ -95,8 +98,11 @@ class WebSocket(asyncio.BufferedProtocol):
         self.state = CONNECTING
         #: The opening handshake request (received by a server, sent by a client).
         self.request: Optional[Request] = None
-        #: Headers of the 101 response (sent by a server, received by a client).
-        self.response_headers: Headers = []
+        #: Headers of the 101 response (sent by a server, received by a
+        #: client) besides the WebSocket fields: a case-insensitive mapping,
+        #: ``.raw`` for the byte pairs.
+        self.response_headers = Headers()
+        self._request_headers = Headers()
         #: The negotiated subprotocol, if any.
         self.subprotocol: Optional[str] = None
         # receive side
@@ -142,8 +148,16 @@ class WebSocket(asyncio.BufferedProtocol):
 
     @property
     def request_headers(self) -> Headers:
-        """Headers of the opening handshake request, as the core reports them."""
-        return self.request.extra_headers if self.request is not None else []
+        """Headers of the opening handshake request: a case-insensitive
+        ``str`` mapping (``ws.request_headers["user-agent"]``), with
+        ``.raw`` for the byte pairs as the core reports them and
+        ``get_all(name)`` for a repeated field."""
+        request = self.request
+        if request is None:
+            return Headers()
+        if self._request_headers.raw is not request.extra_headers:
+            self._request_headers = Headers(request.extra_headers)
+        return self._request_headers
 
     @property
     def extensions(self) -> List[Extension]:
@@ -152,23 +166,33 @@ class WebSocket(asyncio.BufferedProtocol):
         return list(connection.extensions) if connection is not None else []
 
     @property
-    def local_address(self) -> Any:
-        return self._transport.get_extra_info("sockname") if self._transport else None
+    def local_address(self) -> Optional[Address]:
+        """Our end's address (see :data:`Address`); None before the
+        connection is made. Kept after it closes."""
+        address: Optional[Address] = self._transport.get_extra_info("sockname") if self._transport else None
+        return address
 
     @property
-    def remote_address(self) -> Any:
-        return self._transport.get_extra_info("peername") if self._transport else None
+    def remote_address(self) -> Optional[Address]:
+        """The peer's address (see :data:`Address`); None before the
+        connection is made. Kept after it closes."""
+        address: Optional[Address] = self._transport.get_extra_info("peername") if self._transport else None
+        return address
 
     @property
     def close_code(self) -> Optional[int]:
         """None while open. Then: the code of the close frame received; else
         the code we failed the connection with (e.g. 1011 on keepalive
-        timeout); else 1006 (closed without a closing handshake)."""
+        timeout); else 1006 (closed without a closing handshake). Always a
+        plain ``int`` (compare with ``CloseReason`` members freely: they are
+        ``IntEnum``)."""
         final = self._final_close()
-        return final.code if final is not None else None
+        return int(final.code) if final is not None else None
 
     @property
     def close_reason(self) -> Optional[str]:
+        """None while open; then the reason that goes with :attr:`close_code`
+        (``""`` if none)."""
         final = self._final_close()
         return (final.reason or "") if final is not None else None
 
@@ -207,9 +231,13 @@ class WebSocket(asyncio.BufferedProtocol):
         return message
 
     def __aiter__(self) -> "WebSocket":
+        """``async for message in ws``: each message until a normal close."""
         return self
 
     async def __anext__(self) -> Data:
+        """The next message, as :meth:`recv`; the iteration ends on a normal
+        close (1000, 1001, 1005) and raises :class:`ConnectionClosedError`
+        on any other."""
         self._unanswered_writes = 0
         messages = self._messages
         if messages:  # recv()'s fast path, without a second coroutine per message
@@ -308,18 +336,22 @@ class WebSocket(asyncio.BufferedProtocol):
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio callback (called by the transport; not for applications): the TCP (or TLS) connection is up."""
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         limit = self._settings.write_limit
         transport.set_write_buffer_limits(high=limit, low=limit // 4)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        """asyncio callback (called by the transport; not for applications): the buffer the next read goes into."""
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        """asyncio callback (called by the transport; not for applications): ``nbytes`` were read into the buffer."""
         self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
+        """asyncio callback (called by the transport; not for applications): bytes from the peer, for the core."""
         if self._close_rcvd is not None:
             return  # RFC 6455 §5.5.1: nothing after a close frame is interpreted
         try:
@@ -332,6 +364,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._process_events()
 
     def eof_received(self) -> Optional[bool]:
+        """asyncio callback (called by the transport; not for applications): the peer will send nothing more."""
         if self.state is CONNECTING:
             try:
                 self._proto.receive_data(None)
@@ -347,6 +380,7 @@ class WebSocket(asyncio.BufferedProtocol):
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
+        """asyncio callback (called by the transport; not for applications): the connection is closed; wakes every waiter."""
         self._lost = True
         self.state = CLOSED
         if self._opened_at is not None and self._logger.isEnabledFor(logging.INFO):
@@ -363,9 +397,11 @@ class WebSocket(asyncio.BufferedProtocol):
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
+        """asyncio callback (called by the transport; not for applications): the write buffer is over ``write_limit``: ``send`` waits."""
         self._write_paused = True
 
     def resume_writing(self) -> None:
+        """asyncio callback (called by the transport; not for applications): the write buffer drained: ``send`` goes on."""
         self._write_paused = False
         self._wake_senders()
 
@@ -588,7 +624,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if final is None:
             # Closing handshake in progress: report what we know so far.
             final = self._close_sent or CloseConnection(code=ABNORMAL, reason="")
-        return closed_error(final.code, final.reason or "")
+        return closed_error(int(final.code), final.reason or "")
 
     # -- receive side
 

@@ -25,6 +25,7 @@ from typing import (
 from .. import ConnectionType, __version__
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events import AcceptConnection, Event, RejectConnection, RejectData, Request
+from ..headers import Headers
 from .exceptions import ConnectionClosed
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
@@ -39,6 +40,15 @@ Handler = Callable[["ServerConnection"], Awaitable[None]]
 ProcessRequest = Callable[
     ["ServerConnection", Request],
     Union[Optional[HTTPResponse], Awaitable[Optional[HTTPResponse]]],
+]
+#: ``select_subprotocol(ws, offered) -> chosen or None``.
+SelectSubprotocol = Callable[["ServerConnection", Sequence[str]], Optional[str]]
+#: What ``process_response`` may return: None (send the 101, possibly
+#: modified in place), another ``AcceptConnection``, or a rejection.
+ResponseOverride = Optional[Union[AcceptConnection, HTTPResponse]]
+ProcessResponse = Callable[
+    ["ServerConnection", Request, AcceptConnection],
+    Union[ResponseOverride, Awaitable[ResponseOverride]],
 ]
 
 DEFAULT_SERVER_HEADER = (
@@ -129,14 +139,38 @@ class ServerConnection(WebSocket):
                 return False
         if self._lost:
             return False
+        offered = list(request.subprotocols)
+        if server.select_subprotocol_hook is not None:
+            subprotocol = server.select_subprotocol_hook(self, offered)
+        else:
+            subprotocol = server.select_subprotocol(offered)
+            if subprotocol is None and offered and server.subprotocols:
+                # As websockets: a client that asks only for subprotocols we
+                # don't speak gets 400 rather than a connection it can't use.
+                body = (f"unsupported subprotocol: offered {', '.join(offered)}; "
+                        f"supported: {', '.join(server.subprotocols)}\n").encode()
+                self._reject(400, [("Content-Type", "text/plain; charset=utf-8")], body)
+                return False
         accept = AcceptConnection(
-            subprotocol=server.select_subprotocol(request.subprotocols),
+            subprotocol=subprotocol,
             extensions=self._settings.new_extensions(),
             extra_headers=list(server.extra_headers),
         )
+        if server.process_response is not None:
+            override = server.process_response(self, request, accept)
+            if inspect.isawaitable(override):
+                override = await override
+            if self._lost:
+                return False
+            if isinstance(override, AcceptConnection):
+                accept = override
+            elif override is not None:
+                status, reject_headers, body = override
+                self._reject(status, reject_headers, body)
+                return False
         self._write(self._core.send(accept))
         self.subprotocol = accept.subprotocol
-        self.response_headers = accept.extra_headers
+        self.response_headers = Headers(accept.extra_headers)
         self._opened()
         self._transport.resume_reading()
         self._process_events()  # frames that arrived with the request
@@ -174,11 +208,15 @@ class Server:
         extra_headers: Optional[HeadersLike] = None,
         process_request: Optional[ProcessRequest] = None,
         server_header: Optional[str] = DEFAULT_SERVER_HEADER,
+        select_subprotocol: Optional[SelectSubprotocol] = None,
+        process_response: Optional[ProcessResponse] = None,
     ) -> None:
         self.handler = handler
         self.settings = settings
         self.subprotocols = list(subprotocols or [])
         self.process_request = process_request
+        self.select_subprotocol_hook = select_subprotocol
+        self.process_response = process_response
         self.extra_headers: List[Tuple[bytes, bytes]] = to_headers(extra_headers or [])
         if server_header:
             self.extra_headers.append((b"server", server_header.encode()))
@@ -190,12 +228,14 @@ class Server:
         self._closing = False
 
     async def start(self, host: Optional[str], port: Optional[int], **kwargs: Any) -> None:
+        """Listen (``kwargs`` go to ``loop.create_server``); :func:`serve` calls it."""
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
         self._server = await loop.create_server(lambda: ServerConnection(self), host, port, **kwargs)
 
     @property
     def sockets(self) -> Tuple[Any, ...]:
+        """The listening sockets (empty once closed)."""
         return tuple(self._server.sockets) if self._server is not None else ()
 
     @property
@@ -204,7 +244,8 @@ class Server:
         return int(self.sockets[0].getsockname()[1])
 
     def select_subprotocol(self, offered: Iterable[str]) -> Optional[str]:
-        """The client's most preferred subprotocol that we support, if any."""
+        """The default choice: the client's most preferred subprotocol that
+        we support, if any (the ``select_subprotocol`` option replaces it)."""
         for name in offered:
             if name in self.subprotocols:
                 return name
@@ -280,6 +321,16 @@ class serve:
     :param extra_headers: added to the 101 response.
     :param process_request: ``(ws, request) -> None | (status, headers,
         body)``, may be async: return a response to reject the handshake.
+    :param select_subprotocol: ``(ws, offered) -> chosen or None``, replaces
+        the default choice (the client's most preferred of ``subprotocols``;
+        a client that offers only unsupported ones gets 400, one that offers
+        none is accepted without a subprotocol). ``ws.request`` and
+        ``ws.request_headers`` are available.
+    :param process_response: ``(ws, request, response) -> None | response |
+        (status, headers, body)``, may be async; called with the
+        ``AcceptConnection`` about to be sent as the 101: modify it in place
+        (e.g. ``response.extra_headers.append(...)``), return another one,
+        or return a rejection to send instead.
     :param server_header: the ``Server`` header of responses (None: none).
     :param max_message_size: bound on a received message in bytes, after
         decompression; over it the peer gets 1009 (None: unbounded).
@@ -321,6 +372,8 @@ class serve:
         subprotocols: Optional[Sequence[str]] = None,
         extra_headers: Optional[HeadersLike] = None,
         process_request: Optional[ProcessRequest] = None,
+        select_subprotocol: Optional[SelectSubprotocol] = None,
+        process_response: Optional[ProcessResponse] = None,
         server_header: Optional[str] = DEFAULT_SERVER_HEADER,
         # -- Settings: limits
         max_message_size: Optional[int] = 1 << 20,
@@ -348,6 +401,8 @@ class serve:
             extra_headers=extra_headers,
             process_request=process_request,
             server_header=server_header,
+            select_subprotocol=select_subprotocol,
+            process_response=process_response,
         )
         self._host = host
         self._port = port
@@ -362,6 +417,7 @@ class serve:
         return self._server
 
     def __await__(self) -> Generator[Any, None, Server]:
+        """``server = await serve(...)``: start and return the :class:`Server`."""
         return self._start().__await__()
 
     async def __aenter__(self) -> Server:

@@ -19,7 +19,7 @@ class ConnectionClosed(WebSocketError):
     """
 
     def __init__(self, code: int, reason: str = "") -> None:
-        self.code = code
+        self.code = int(code)  # a plain int, never a CloseReason member
         self.reason = reason
         super().__init__(f"connection closed: {code} {reason}".rstrip())
 

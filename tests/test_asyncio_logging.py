@@ -46,7 +46,7 @@ async def test_info_on_open_and_close_with_who_closed(caplog: pytest.LogCaptureF
     server_info = messages(caplog, "wsproto6455.server", logging.INFO)
     client_info = messages(caplog, "wsproto6455.client", logging.INFO)
     extension = ("permessage-deflate (server_no_context_takeover=False, client_no_context_takeover=False, "
-                 "server_max_window_bits=15, client_max_window_bits=15)")
+                 "server_max_window_bits=12, client_max_window_bits=12)")
     assert server_info[0] == (f"connection open: peer {HOST}:{client_port}, path /room?id=7, "
                               f"subprotocol chat, extensions {extension}")
     assert server_info[1].startswith(f"connection closed: peer {HOST}:{client_port}, "

@@ -5,6 +5,7 @@ objects with ``send``, ``recv``, ``async for``, ``ping`` and ``close``.
 See ``docs/ASYNCIO.md``.
 """
 
+from .broadcast import broadcast
 from .client import ClientConnection, connect
 from .exceptions import (
     ConnectionClosed,
@@ -20,6 +21,7 @@ from .protocol import WebSocket
 from .server import Server, ServerConnection, serve
 
 __all__ = [
+    "broadcast",
     "ClientConnection",
     "ConnectionClosed",
     "ConnectionClosedError",

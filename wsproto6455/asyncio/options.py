@@ -62,6 +62,11 @@ class Settings:
     write_limit: int = 32 << 10        # transport high-water mark; low = high // 4
     # -- logging: None for the role's logger (wsproto6455.server or .client)
     logger: Optional[LoggerLike] = None
+    # -- broadcast (which never waits): bytes that may wait in a connection's
+    # write buffer; past it, "drop" skips the connection or "close" closes it
+    outgoing_budget: int = 1 << 20
+    slow_consumer: str = "drop"
+    slow_consumer_code: int = 1013
 
     def __post_init__(self) -> None:
         if self.compression not in ("deflate", None):
@@ -70,6 +75,12 @@ class Settings:
             raise ValueError("max_queue must be at least 1 (or None)")
         if self.write_limit < 0:
             raise ValueError("write_limit must not be negative")
+        if self.outgoing_budget < 0:
+            raise ValueError("outgoing_budget must not be negative")
+        if self.slow_consumer not in ("drop", "close"):
+            raise ValueError(f"slow_consumer must be 'drop' or 'close', not {self.slow_consumer!r}")
+        if self.slow_consumer_code not in (1008, 1013):
+            raise ValueError("slow_consumer_code must be 1008 or 1013")
         for name in ("ping_interval", "ping_timeout", "open_timeout", "close_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .. import Connection, ConnectionState, WSConnection
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -46,6 +46,9 @@ CONNECTING, OPEN, CLOSING, CLOSED = "CONNECTING", "OPEN", "CLOSING", "CLOSED"
 
 #: ``CloseConnection`` code that the core reports for EOF; never on the wire.
 ABNORMAL = 1006
+
+#: What :meth:`WebSocket._write_broadcast` reports, for broadcast's counts.
+SENT, DROPPED, CLOSED_SLOW, SKIPPED = 0, 1, 2, 3
 
 #: Bytes read from the socket at most per read (asyncio's own default).
 READ_SIZE = 256 * 1024
@@ -131,6 +134,20 @@ class WebSocket(asyncio.BufferedProtocol):
         self._ka_deadline: Optional[asyncio.TimerHandle] = None
         #: Round-trip time of the last keepalive ping, in seconds.
         self.latency = 0.0
+        # counters, summed per server by Server.metrics(): plain attributes,
+        # one addition each on the data path
+        self.messages_in = 0
+        self.messages_out = 0
+        self.bytes_in = 0   # bytes read from the socket (every frame and the handshake)
+        self.bytes_out = 0  # bytes of the data frames written (send and broadcast)
+        self.broadcast_drops = 0
+        # broadcast: how this connection encodes a shared message, found once
+        # (see broadcast.py); the byte budget and what to do past it
+        self._broadcast_kind: Any = None
+        self._budget = settings.outgoing_budget
+        #: Hook on each received message (see realtime.ratelimit): returns
+        #: False to drop it; may close the connection.
+        self._inbound_check: Optional[Callable[[Data], bool]] = None
 
     # ------------------------------------------------------------------
     # public API
@@ -246,6 +263,8 @@ class WebSocket(asyncio.BufferedProtocol):
             data = self._proto.send(event)
         else:
             data = self._proto.send(event, compress=compress)
+        self.messages_out += 1
+        self.bytes_out += len(data)
         if self._corked:  # _write(), inlined on the per-message path
             self._out.append(data)
             self._out_size += len(data)
@@ -317,6 +336,7 @@ class WebSocket(asyncio.BufferedProtocol):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_in += nbytes
         self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
@@ -376,13 +396,14 @@ class WebSocket(asyncio.BufferedProtocol):
         messages = self._messages
         queued = len(messages)
         received = False
+        check = self._inbound_check
         try:
             for event in self._proto.events():
                 cls = type(event)
                 if cls is TextMessage or cls is BytesMessage:
                     # After our close frame the application said it is done:
                     # drop data rather than queue it without bound.
-                    if self._close_sent is None:
+                    if self._close_sent is None and (check is None or check(event.data)):  # type: ignore[attr-defined]
                         messages.append(event.data)  # type: ignore[attr-defined]
                         received = True
                 elif cls is Ping:
@@ -398,6 +419,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._handshake_failed(exc)
             return
         if received:
+            self.messages_in += len(messages) - queued
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -491,6 +513,43 @@ class WebSocket(asyncio.BufferedProtocol):
             self._unanswered_writes += 1
             if self._unanswered_writes > 1:
                 self._cork()
+
+    def _write_broadcast(self, frame: Optional[bytes], message: Data) -> int:
+        """Broadcast's only way in: write one prebuilt ``frame`` (or, when
+        None, ``message`` encoded by this connection's own core, for
+        compression with context takeover or a client's masking).
+
+        Never waits. Skips a connection that is not OPEN. Keeps the bytes
+        waiting in the transport (and the cork) under ``outgoing_budget``:
+        past it the ``slow_consumer`` policy drops this message or closes
+        the connection. The check comes before encoding, so a dropped
+        message never advances a compressor's context.
+        """
+        transport = self._transport
+        if self.state is not OPEN or transport is None:
+            return SKIPPED
+        size = len(frame) if frame is not None else len(message)
+        if transport.get_write_buffer_size() + self._out_size + size > self._budget:
+            self.broadcast_drops += 1
+            if self._settings.slow_consumer == "close":
+                self._fail(self._settings.slow_consumer_code, "slow consumer")
+                return CLOSED_SLOW
+            return DROPPED
+        if frame is None:
+            if isinstance(message, str):
+                frame = self._proto.send(TextMessage(message))
+            else:
+                frame = self._proto.send(BytesMessage(message))
+        self.messages_out += 1
+        self.bytes_out += len(frame)
+        if self._corked:
+            self._out.append(frame)
+            self._out_size += len(frame)
+            if self._out_size >= self._write_limit:
+                self._flush()
+        else:
+            transport.write(frame)
+        return SENT
 
     def _cork(self) -> None:
         self._corked = True

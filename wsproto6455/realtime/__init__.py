@@ -1,0 +1,19 @@
+"""The realtime layer: rooms, broadcast, slow consumers, rate limits, JWT
+at the handshake and metrics, on :mod:`wsproto6455.asyncio`.
+
+Optional dependencies (PyJWT for :func:`jwt_auth`, redis for the Redis
+broker) are imported only when used. See ``docs/REALTIME.md``.
+"""
+
+from ..asyncio.broadcast import broadcast
+from .broker import Broker, Deliver, Payload, Publication
+from .hub import Hub
+
+__all__ = [
+    "Broker",
+    "Deliver",
+    "Hub",
+    "Payload",
+    "Publication",
+    "broadcast",
+]

@@ -212,7 +212,11 @@ class Handshake:
             method, target, version = http.parse_request_line(start)
         except http.HTTPError as exc:
             raise _reject(str(exc), exc.status) from None
-        return self._process_request(method, target, version, headers)
+        try:
+            return self._process_request(method, target, version, headers)
+        except RemoteProtocolError as exc:
+            exc.request_line = (method, target)
+            raise
 
     def _process_request(self, method: bytes, target: bytes, version: tuple[int, int],
                          headers: list[tuple[bytes, bytes]]) -> Request:

@@ -29,7 +29,7 @@ from ..backend import server_frame
 from ..extensions.base import RSV1
 from ..extensions.permessage_deflate import PerMessageDeflate
 from ..frames import Opcode, frame_header
-from .protocol import OPEN, SENT, SKIPPED, WebSocket
+from .protocol import CLOSED_SLOW, OPEN, SENT, SKIPPED, WebSocket
 
 Message = Union[str, bytes, bytearray, memoryview]
 
@@ -84,6 +84,10 @@ def send_to_all(connections: Iterable[WebSocket], message: Message) -> Tuple[int
             sent += 1
         elif result != SKIPPED:
             dropped += 1
+            if result == CLOSED_SLOW:
+                server = getattr(ws, "server", None)
+                if server is not None:
+                    server.stats.count("slow_consumer_closes")
     return sent, dropped
 
 

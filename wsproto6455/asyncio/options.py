@@ -19,6 +19,8 @@ from .logs import LoggerLike
 
 #: The one compression method: permessage-deflate (RFC 7692).
 Compression = Literal["deflate"]
+#: What broadcast does to a connection over its outgoing byte budget.
+SlowConsumer = Literal["drop", "close"]
 
 
 class DeflateOptions(TypedDict, total=False):
@@ -64,9 +66,9 @@ class Settings:
     logger: Optional[LoggerLike] = None
     # -- broadcast (which never waits): bytes that may wait in a connection's
     # write buffer; past it, "drop" skips the connection or "close" closes it
-    outgoing_budget: int = 1 << 20
-    slow_consumer: str = "drop"
-    slow_consumer_code: int = 1013
+    outgoing_budget: int = dataclasses.field(default=1 << 20, metadata={"role": "server"})
+    slow_consumer: SlowConsumer = dataclasses.field(default="drop", metadata={"role": "server"})
+    slow_consumer_code: int = dataclasses.field(default=1013, metadata={"role": "server"})
 
     def __post_init__(self) -> None:
         if self.compression not in ("deflate", None):

@@ -140,6 +140,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self.messages_out = 0
         self.bytes_in = 0   # bytes read from the socket (every frame and the handshake)
         self.bytes_out = 0  # bytes of the data frames written (send and broadcast)
+        self.broadcast_sent = 0
         self.broadcast_drops = 0
         # broadcast: how this connection encodes a shared message, found once
         # (see broadcast.py); the byte budget and what to do past it
@@ -542,6 +543,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 frame = self._proto.send(BytesMessage(message))
         self.messages_out += 1
         self.bytes_out += len(frame)
+        self.broadcast_sent += 1
         if self._corked:
             self._out.append(frame)
             self._out_size += len(frame)

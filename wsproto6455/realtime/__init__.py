@@ -6,6 +6,7 @@ broker) are imported only when used. See ``docs/REALTIME.md``.
 """
 
 from ..asyncio.broadcast import broadcast
+from ..asyncio.metrics import ServerMetrics, health_route, prometheus_route, prometheus_text
 from .broker import Broker, Deliver, Payload, Publication
 from .hub import Hub
 
@@ -15,5 +16,9 @@ __all__ = [
     "Hub",
     "Payload",
     "Publication",
+    "ServerMetrics",
     "broadcast",
+    "health_route",
+    "prometheus_route",
+    "prometheus_text",
 ]

@@ -53,16 +53,18 @@ class ServerMetrics:
             retired[name] += getattr(ws, name)
 
     def snapshot(self, open_connections: Iterable["WebSocket"]) -> Dict[str, Any]:
-        """A plain dict of every figure, the open connections included."""
+        """A plain dict of every figure; ``open_connections`` are those whose
+        TCP connection is still open (``connections_open`` counts those in
+        state OPEN)."""
         totals = dict(self._retired)
         open_count = 0
         rtts: List[float] = []
-        for ws in open_connections:
+        for ws in open_connections:  # TCP still open: counts not retired yet
+            for name in CONNECTION_COUNTERS:
+                totals[name] += getattr(ws, name)
             if ws.state != "OPEN":
                 continue
             open_count += 1
-            for name in CONNECTION_COUNTERS:
-                totals[name] += getattr(ws, name)
             if ws.latency:
                 rtts.append(ws.latency)
         return {

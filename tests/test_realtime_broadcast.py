@@ -47,10 +47,14 @@ async def test_plain_broadcast_reaches_every_client_in_order() -> None:
         broadcast(room.conns, bytearray(b"ba"))
         broadcast(room.conns, memoryview(b"mv"))
         broadcast(room.conns, "é" * 200)  # 16-bit length, UTF-8
+        broadcast(room.conns, "é".encode(), text=True)  # websockets' text= option
+        broadcast(room.conns, "bin", text=False)
+        with pytest.raises(UnicodeDecodeError):
+            broadcast(room.conns, b"\xff", text=True)
         for client in clients:
-            assert await recv_n(client, 5) == ["hello", b"\x00\x01", b"ba", b"mv", "é" * 200]
+            assert await recv_n(client, 7) == ["hello", b"\x00\x01", b"ba", b"mv", "é" * 200, "é", b"bin"]
         assert all(ws._broadcast_kind is PLAIN for ws in room.conns)
-        assert sum(ws.messages_out for ws in room.conns) == 25
+        assert sum(ws.messages_out for ws in room.conns) == 35
         for client in clients:
             await client.close()
 

@@ -23,7 +23,7 @@ skipped.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from ..backend import server_frame
 from ..extensions.base import RSV1
@@ -39,9 +39,13 @@ PLAIN = "plain"  # the shared uncompressed server frame
 OWN = "own"      # encoded by the connection's own core
 
 
-def broadcast(connections: Iterable[WebSocket], message: Message) -> None:
+def broadcast(connections: Iterable[WebSocket], message: Message, *,
+              text: Optional[bool] = None) -> None:
     """Send ``message`` (``str``: text; bytes-like: binary) to every open
     connection in ``connections``, encoding it once; never waits.
+
+    ``text=True`` sends UTF-8 bytes as a text message (they are checked),
+    ``text=False`` sends a ``str`` as binary, as websockets allows.
 
     Like websockets' ``broadcast``, it is synchronous and does not report
     per-connection outcomes: a connection that is closing is skipped, one
@@ -50,6 +54,12 @@ def broadcast(connections: Iterable[WebSocket], message: Message) -> None:
     ``ws.broadcast_drops`` counts it; ``close``: closed with
     ``slow_consumer_code``). Server metrics count both.
     """
+    if text is True and not isinstance(message, str):
+        if not isinstance(message, (bytes, bytearray, memoryview)):
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        message = bytes(message).decode("utf-8")  # UnicodeDecodeError: not UTF-8
+    elif text is False and isinstance(message, str):
+        message = message.encode("utf-8")
     send_to_all(connections, message)
 
 

@@ -26,6 +26,10 @@ class RemoteProtocolError(ProtocolError):
 
     def __init__(self, message: str, event_hint: Optional["Event"] = None) -> None:
         self.event_hint = event_hint
+        #: Server: ``(method, target)`` of a well-formed HTTP request refused
+        #: as an opening handshake, so an embedder may serve it as plain
+        #: HTTP (e.g. a health check); None otherwise.
+        self.request_line: Optional[tuple[bytes, bytes]] = None
         super().__init__(message)
 
 

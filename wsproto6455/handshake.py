@@ -37,7 +37,7 @@ WEBSOCKET_VERSION = b"13"
 DEFAULT_MAX_HEADER_SIZE = 16 * 1024
 
 _REASON_PHRASES = {
-    101: b"Switching Protocols", 400: b"Bad Request", 401: b"Unauthorized",
+    101: b"Switching Protocols", 200: b"OK", 400: b"Bad Request", 401: b"Unauthorized",
     403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
     426: b"Upgrade Required", 429: b"Too Many Requests",
     431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
@@ -212,7 +212,11 @@ class Handshake:
             method, target, version = http.parse_request_line(start)
         except http.HTTPError as exc:
             raise _reject(str(exc), exc.status) from None
-        return self._process_request(method, target, version, headers)
+        try:
+            return self._process_request(method, target, version, headers)
+        except RemoteProtocolError as exc:
+            exc.request_line = (method, target)
+            raise
 
     def _process_request(self, method: bytes, target: bytes, version: tuple[int, int],
                          headers: list[tuple[bytes, bytes]]) -> Request:

@@ -6,6 +6,7 @@ See ``docs/ASYNCIO.md``.
 """
 
 from ..headers import Headers
+from .broadcast import broadcast
 from .client import ClientConnection, connect
 from .exceptions import (
     ConnectionClosed,
@@ -23,6 +24,7 @@ from .server import Server, ServerConnection, serve
 
 __all__ = [
     "Address",
+    "broadcast",
     "ClientConnection",
     "ConnectionClosed",
     "ConnectionClosedError",

@@ -19,6 +19,8 @@ from .logs import LoggerLike
 
 #: The one compression method: permessage-deflate (RFC 7692).
 Compression = Literal["deflate"]
+#: What broadcast does to a connection over its outgoing byte budget.
+SlowConsumer = Literal["drop", "close"]
 
 
 class DeflateOptions(TypedDict, total=False):
@@ -78,6 +80,11 @@ class Settings:
     write_limit: int = 32 << 10        # transport high-water mark; low = high // 4
     # -- logging: None for the role's logger (wsproto6455.server or .client)
     logger: Optional[LoggerLike] = None
+    # -- broadcast (which never waits): bytes that may wait in a connection's
+    # write buffer; past it, "drop" skips the connection or "close" closes it
+    outgoing_budget: int = dataclasses.field(default=1 << 20, metadata={"role": "server"})
+    slow_consumer: SlowConsumer = dataclasses.field(default="drop", metadata={"role": "server"})
+    slow_consumer_code: int = dataclasses.field(default=1013, metadata={"role": "server"})
 
     def __post_init__(self) -> None:
         if self.compression not in ("deflate", None):
@@ -86,6 +93,12 @@ class Settings:
             raise ValueError("max_queue must be at least 1 (or None)")
         if self.write_limit < 0:
             raise ValueError("write_limit must not be negative")
+        if self.outgoing_budget < 0:
+            raise ValueError("outgoing_budget must not be negative")
+        if self.slow_consumer not in ("drop", "close"):
+            raise ValueError(f"slow_consumer must be 'drop' or 'close', not {self.slow_consumer!r}")
+        if self.slow_consumer_code not in (1008, 1013):
+            raise ValueError("slow_consumer_code must be 1008 or 1013")
         for name in ("ping_interval", "ping_timeout", "open_timeout", "close_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .. import Connection, ConnectionState, WSConnection
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -50,6 +50,9 @@ CONNECTING, OPEN, CLOSING, CLOSED = "CONNECTING", "OPEN", "CLOSING", "CLOSED"
 
 #: ``CloseConnection`` code that the core reports for EOF; never on the wire.
 ABNORMAL = 1006
+
+#: What :meth:`WebSocket._write_broadcast` reports, for broadcast's counts.
+SENT, DROPPED, CLOSED_SLOW, SKIPPED = 0, 1, 2, 3
 
 # Why reading from the socket is paused (bits of WebSocket._read_pauses): one
 # place decides, so that the reasons never undo each other.
@@ -152,6 +155,21 @@ class WebSocket(asyncio.BufferedProtocol):
         self._ka_ping: Optional[asyncio.Future[float]] = None  # awaiting its pong
         #: Round-trip time of the last keepalive ping, in seconds.
         self.latency = 0.0
+        # counters, summed per server by Server.metrics(): plain attributes,
+        # one addition each on the data path
+        self.messages_in = 0
+        self.messages_out = 0
+        self.bytes_in = 0   # bytes read from the socket (every frame and the handshake)
+        self.bytes_out = 0  # bytes of the data frames written (send and broadcast)
+        self.broadcast_sent = 0
+        self.broadcast_drops = 0
+        # broadcast: how this connection encodes a shared message, found once
+        # (see broadcast.py); the byte budget and what to do past it
+        self._broadcast_kind: Any = None
+        self._budget = settings.outgoing_budget
+        #: Hook on each received message (see realtime.ratelimit): returns
+        #: False to drop it; may close the connection.
+        self._inbound_check: Optional[Callable[[Data], bool]] = None
 
     # ------------------------------------------------------------------
     # public API
@@ -292,6 +310,8 @@ class WebSocket(asyncio.BufferedProtocol):
             data = self._proto.send(event)
         else:
             data = self._proto.send(event, compress=compress)
+        self.messages_out += 1
+        self.bytes_out += len(data)
         # _write(), inlined: this is the per-message path, and the call cost
         # 4% more instructions per pipelined echo message (callgrind).
         if self._corked:
@@ -368,6 +388,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """asyncio callback (called by the transport; not for applications): ``nbytes`` were read into the buffer."""
+        self.bytes_in += nbytes
         self.data_received(self._read_view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
@@ -439,13 +460,14 @@ class WebSocket(asyncio.BufferedProtocol):
         messages = self._messages
         queued = len(messages)
         received = False
+        check = self._inbound_check
         try:
             for event in self._proto.events():
                 cls = type(event)
                 if cls is TextMessage or cls is BytesMessage:
                     # After our close frame the application said it is done:
                     # drop data rather than queue it without bound.
-                    if self._close_sent is None:
+                    if self._close_sent is None and (check is None or check(event.data)):  # type: ignore[attr-defined]
                         messages.append(event.data)  # type: ignore[attr-defined]
                         received = True
                         if len(messages) >= self._max_queue:
@@ -472,6 +494,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._handshake_failed(exc)
             return
         if received:
+            self.messages_in += len(messages) - queued
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -561,6 +584,44 @@ class WebSocket(asyncio.BufferedProtocol):
             self._unanswered_writes += 1
             if self._unanswered_writes > 1:
                 self._cork()
+
+    def _write_broadcast(self, frame: Optional[bytes], message: Data) -> int:
+        """Broadcast's only way in: write one prebuilt ``frame`` (or, when
+        None, ``message`` encoded by this connection's own core, for
+        compression with context takeover or a client's masking).
+
+        Never waits. Skips a connection that is not OPEN. Keeps the bytes
+        waiting in the transport (and the cork) under ``outgoing_budget``:
+        past it the ``slow_consumer`` policy drops this message or closes
+        the connection. The check comes before encoding, so a dropped
+        message never advances a compressor's context.
+        """
+        transport = self._transport
+        if self.state is not OPEN or transport is None:
+            return SKIPPED
+        size = len(frame) if frame is not None else len(message)
+        if transport.get_write_buffer_size() + self._out_size + size > self._budget:
+            self.broadcast_drops += 1
+            if self._settings.slow_consumer == "close":
+                self._fail(self._settings.slow_consumer_code, "slow consumer")
+                return CLOSED_SLOW
+            return DROPPED
+        if frame is None:
+            if isinstance(message, str):
+                frame = self._proto.send(TextMessage(message))
+            else:
+                frame = self._proto.send(BytesMessage(message))
+        self.messages_out += 1
+        self.bytes_out += len(frame)
+        self.broadcast_sent += 1
+        if self._corked:
+            self._out.append(frame)
+            self._out_size += len(frame)
+            if self._out_size >= self._write_limit:
+                self._flush()
+        else:
+            transport.write(frame)
+        return SENT
 
     def _cork(self) -> None:
         self._corked = True

@@ -12,9 +12,11 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Dict,
     Generator,
     Iterable,
     List,
+    Mapping,
     Optional,
     Sequence,
     Set,
@@ -30,7 +32,8 @@ from .exceptions import ConnectionClosed
 from .headers import HeadersLike, to_headers
 from .._keywords import keyword_options
 from .logs import LoggerLike, server_logger
-from .options import Compression, DeflateOptions, Settings
+from .metrics import ServerMetrics
+from .options import Compression, DeflateOptions, Settings, SlowConsumer
 from .protocol import CONNECTING, HANDSHAKE, OPEN, WebSocket
 
 
@@ -50,6 +53,9 @@ ProcessResponse = Callable[
     ["ServerConnection", Request, AcceptConnection],
     Union[ResponseOverride, Awaitable[ResponseOverride]],
 ]
+#: ``route(server, target) -> (status, headers, body)``: answers a plain
+#: HTTP GET (not a WebSocket handshake) for one path, e.g. ``/healthz``.
+HTTPRoute = Callable[["Server", str], HTTPResponse]
 
 DEFAULT_SERVER_HEADER = (
     f"wsproto6455/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
@@ -66,6 +72,15 @@ class ServerConnection(WebSocket):
         super().__init__(server.settings.new_core(ConnectionType.SERVER), server.settings)
         self._server = server
         self._task: Optional[asyncio.Task[None]] = None
+        self._was_open = False
+        #: Set by an authentication hook (e.g. ``realtime.jwt_auth``): the
+        #: verified claims of the client's token.
+        self.claims: Optional[Dict[str, Any]] = None
+
+    @property
+    def server(self) -> "Server":
+        """The :class:`Server` this connection belongs to."""
+        return self._server
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -88,9 +103,17 @@ class ServerConnection(WebSocket):
             self._task = self._server._spawn(self._run())
 
     def _handshake_failed(self, exc: RemoteProtocolError) -> None:
+        if exc.request_line is not None and self.state is CONNECTING and self._server.http_routes:
+            method, target = exc.request_line
+            route = self._server.http_routes.get(target.split(b"?", 1)[0].decode("latin-1"))
+            if method == b"GET" and route is not None:
+                # Plain HTTP next to the WebSocket paths: answer and close.
+                self._respond(*route(self._server, target.decode("latin-1")))
+                return
         self._logger.debug("invalid opening handshake from %s: %s", self.remote_address, exc)
         hint = exc.event_hint
         if self.state is CONNECTING and isinstance(hint, RejectConnection):
+            self._server.stats.rejected[hint.status_code] += 1
             try:
                 data = self._core.send(hint)
                 if hint.has_body:
@@ -172,6 +195,8 @@ class ServerConnection(WebSocket):
         self.subprotocol = accept.subprotocol
         self.response_headers = Headers(accept.extra_headers)
         self._opened()
+        self._was_open = True
+        server.stats.connections_opened += 1
         self._resume_reading(HANDSHAKE)
         self._process_events()  # frames that arrived with the request
         return True
@@ -179,6 +204,11 @@ class ServerConnection(WebSocket):
     def _reject(self, status: int, headers: HeadersLike, body: bytes) -> None:
         self._logger.info("connection rejected: peer %s, path %s, status %d",
                           self.remote_address, self.path, status)
+        self._server.stats.rejected[status] += 1
+        self._respond(status, headers, body)
+
+    def _respond(self, status: int, headers: HeadersLike, body: bytes) -> None:
+        """Answer with a plain HTTP response instead of the 101, and close."""
         head = to_headers(headers)
         if body:
             head.append((b"content-length", str(len(body)).encode()))
@@ -210,8 +240,13 @@ class Server:
         server_header: Optional[str] = DEFAULT_SERVER_HEADER,
         select_subprotocol: Optional[SelectSubprotocol] = None,
         process_response: Optional[ProcessResponse] = None,
+        http_routes: Optional[Mapping[str, HTTPRoute]] = None,
     ) -> None:
         self.handler = handler
+        #: Paths answered as plain HTTP GETs (see :data:`HTTPRoute`).
+        self.http_routes: Dict[str, HTTPRoute] = dict(http_routes or {})
+        #: Counters; :meth:`metrics` takes a snapshot.
+        self.stats = ServerMetrics()
         self.settings = settings
         self.subprotocols = list(subprotocols or [])
         self.process_request = process_request
@@ -242,6 +277,16 @@ class Server:
     def port(self) -> int:
         """The port of the first listening socket (handy with ``port=0``)."""
         return int(self.sockets[0].getsockname()[1])
+
+    def is_serving(self) -> bool:
+        """True while listening and not closing."""
+        return self._server is not None and not self._closing and self._server.is_serving()
+
+    def metrics(self) -> Dict[str, Any]:
+        """A snapshot of the counters: connections (open, opened, closed by
+        code), messages and bytes in and out, broadcast recipients and drops,
+        rejections, rate-limit and auth events, keepalive round-trip times."""
+        return self.stats.snapshot(self.connections)
 
     def select_subprotocol(self, offered: Iterable[str]) -> Optional[str]:
         """The default choice: the client's most preferred subprotocol that
@@ -300,6 +345,9 @@ class Server:
 
     def _unregister(self, conn: ServerConnection) -> None:
         self.connections.discard(conn)
+        if conn._was_open:
+            self.stats.retire(conn)
+            self.stats.closed[conn.close_code or 1006] += 1
 
     def _spawn(self, coro: Awaitable[None]) -> "asyncio.Task[None]":
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -359,6 +407,15 @@ class serve:
 
     An unknown option raises :class:`TypeError` naming ``serve()``, with
     our name for an option of websockets or aiohttp (``max_size=``...).
+    :param http_routes: ``{path: route(server, target) -> (status, headers,
+        body)}``: plain HTTP GETs (not handshakes) answered on those paths,
+        next to the WebSocket endpoints (e.g. ``/metrics``, ``/healthz``).
+    :param outgoing_budget: bytes that may wait in a connection's write
+        buffer for :func:`broadcast` (which never waits); past it the
+        ``slow_consumer`` policy applies.
+    :param slow_consumer: ``"drop"`` (skip the message for that connection,
+        counted) or ``"close"`` (close it with ``slow_consumer_code``).
+    :param slow_consumer_code: 1013 (try again later) or 1008.
     """
 
     @keyword_options("serve()")
@@ -393,6 +450,12 @@ class serve:
         write_limit: int = 32 << 10,
         # -- Settings: logging
         logger: Optional[LoggerLike] = None,
+        # -- Settings: broadcast to slow consumers (see docs/REALTIME.md)
+        outgoing_budget: int = 1 << 20,
+        slow_consumer: SlowConsumer = "drop",
+        slow_consumer_code: int = 1013,
+        # -- plain HTTP next to the WebSocket paths
+        http_routes: Optional[Mapping[str, HTTPRoute]] = None,
     ) -> None:
         self._server = Server(
             handler,
@@ -403,6 +466,7 @@ class serve:
             server_header=server_header,
             select_subprotocol=select_subprotocol,
             process_response=process_response,
+            http_routes=http_routes,
         )
         self._host = host
         self._port = port

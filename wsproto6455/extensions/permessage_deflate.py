@@ -430,6 +430,30 @@ class PerMessageDeflate(Extension):
         return b"\x00"
 
 
+    # -- one compression for many connections (broadcast) -------------------
+
+    def shared_encoding_key(self) -> Optional[tuple[int, int, int, int]]:
+        """None unless our compressor starts afresh for every message (we
+        agreed to no context takeover for our direction): then messages we
+        compress depend only on this key (window bits, level, memLevel,
+        threshold), so one compressed message serves every connection with
+        an equal key. A server may answer ``server_no_context_takeover``
+        unasked (RFC 7692 §7.1.1.1): ``PerMessageDeflate(server_no_context_takeover=True)``."""
+        if self.agreed is None or not self._deflate_reset:
+            return None
+        return (self._deflate_bits, self.compression_level, self.memory_level, self.threshold)
+
+    def compress_message(self, data: bytes) -> bytes:
+        """A whole message compressed with a fresh compressor, as
+        :meth:`encode` would produce it for a connection whose
+        :meth:`shared_encoding_key` is not None (the caller sets RSV1)."""
+        deflater = zlib.compressobj(
+            self.compression_level, zlib.DEFLATED, -self._deflate_bits, self.memory_level
+        )
+        flushed = deflater.compress(data) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        return flushed[:-4] if len(flushed) > 4 else b"\x00"
+
+
 def _bits_of(params: Dict[str, Optional[str]], name: str) -> Optional[int]:
     value = params.get(name)
     return None if value is None else _BITS[value]

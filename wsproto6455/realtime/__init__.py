@@ -1,0 +1,32 @@
+"""The realtime layer: rooms, broadcast, slow consumers, rate limits, JWT
+at the handshake and metrics, on :mod:`wsproto6455.asyncio`.
+
+Optional dependencies (PyJWT for :func:`jwt_auth`, redis for the Redis
+broker) are imported only when used. See ``docs/REALTIME.md``.
+"""
+
+from ..asyncio.broadcast import broadcast
+from ..asyncio.metrics import ServerMetrics, health_route, prometheus_route, prometheus_text
+from .auth import jwt_auth
+from .broker import Broker, Deliver, Payload, Publication
+from .hooks import chain
+from .hub import Hub
+from .ratelimit import GCRA, ConnectionLimit, IPLimit
+
+__all__ = [
+    "GCRA",
+    "Broker",
+    "ConnectionLimit",
+    "IPLimit",
+    "Deliver",
+    "Hub",
+    "Payload",
+    "Publication",
+    "ServerMetrics",
+    "broadcast",
+    "chain",
+    "health_route",
+    "jwt_auth",
+    "prometheus_route",
+    "prometheus_text",
+]

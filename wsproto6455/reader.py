@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from .backend import Scanner, Utf8Validator, apply_mask, drain
 from ._utf8_py import decode_piece

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Conformance options passed to autobahn/run.py (e.g. ARGS="--quick").
 ARGS ?=
 
-.PHONY: test conformance bench install clean
+.PHONY: test conformance bench install system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,conformance]'
 
-test: install
+# Debian's redis-server, redis-cli, chromium and chromedriver for the Redis and
+# browser tests, when missing and root (or sudo) is at hand.
+system-deps:
+	./tools/system-deps.sh
+
+test: install system-deps
 	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 	WSPROTO6455_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 	$(BIN)/python -m mypy --strict wsproto6455

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
@@ -49,6 +50,16 @@ ABNORMAL = 1006
 
 #: What :meth:`WebSocket._write_broadcast` reports, for broadcast's counts.
 SENT, DROPPED, CLOSED_SLOW, SKIPPED = 0, 1, 2, 3
+
+# Why reading from the socket is paused (bits of WebSocket._read_pauses): one
+# place decides, so that the reasons never undo each other.
+#: The application has max_queue unread messages; the core keeps the rest.
+QUEUE_FULL = 1
+#: The transport's write buffer is over write_limit: the peer does not read
+#: what we send (e.g. our pongs to its ping flood), so we stop reading it too.
+WRITE_FULL = 2
+#: The server is deciding on the opening handshake.
+HANDSHAKE = 4
 
 #: Bytes read from the socket at most per read (asyncio's own default).
 READ_SIZE = 256 * 1024
@@ -105,9 +116,9 @@ class WebSocket(asyncio.BufferedProtocol):
         # receive side
         self._messages: Deque[Data] = deque()
         self._recv_waiter: Optional[asyncio.Future[None]] = None
-        self._max_queue = settings.max_queue
+        self._max_queue = settings.max_queue or sys.maxsize
         self._resume_at = (settings.max_queue or 0) // 4
-        self._read_paused = False
+        self._read_pauses = 0  # QUEUE_FULL | WRITE_FULL | HANDSHAKE
         # send side
         self._write_paused = False
         # Frames written while corked wait in _out for the end of the loop
@@ -118,6 +129,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self._write_limit = settings.write_limit
         self._unanswered_writes = 0  # frames written since the last recv()
         self._drain_waiters: Deque[asyncio.Future[None]] = deque()
+        # The latest ping not answered while writing is paused (RFC 6455
+        # §5.5.3: only the most recent one needs a pong).
+        self._pong_due: Optional[bytes] = None
         # pings we sent, in order: payload -> (waiter, time sent)
         self._pings: Dict[bytes, Tuple[asyncio.Future[float], float]] = {}
         # closing
@@ -132,6 +146,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._timer: Optional[asyncio.TimerHandle] = None
         self._ka_next: Optional[asyncio.TimerHandle] = None
         self._ka_deadline: Optional[asyncio.TimerHandle] = None
+        self._ka_ping: Optional[asyncio.Future[float]] = None  # awaiting its pong
         #: Round-trip time of the last keepalive ping, in seconds.
         self.latency = 0.0
         # counters, summed per server by Server.metrics(): plain attributes,
@@ -219,22 +234,15 @@ class WebSocket(asyncio.BufferedProtocol):
                 await waiter
             finally:
                 self._recv_waiter = None
-        message = messages.popleft()
-        if self._read_paused and len(messages) <= self._resume_at:
-            self._resume_reading()
-        return message
+        return self._take()
 
     def __aiter__(self) -> "WebSocket":
         return self
 
     async def __anext__(self) -> Data:
-        self._unanswered_writes = 0
-        messages = self._messages
-        if messages:  # recv()'s fast path, without a second coroutine per message
-            message = messages.popleft()
-            if self._read_paused and len(messages) <= self._resume_at:
-                self._resume_reading()
-            return message
+        if self._messages:  # recv()'s fast path, without a second coroutine per message
+            self._unanswered_writes = 0
+            return self._take()
         try:
             return await self.recv()
         except ConnectionClosedOK:
@@ -350,7 +358,8 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         except LocalProtocolError:
             return  # the core is closed (e.g. a rejected handshake): input means nothing
-        self._process_events()
+        if not self._read_pauses & QUEUE_FULL:  # else it waits in the core, unparsed
+            self._process_events()
 
     def eof_received(self) -> Optional[bool]:
         if self.state is CONNECTING:
@@ -385,9 +394,15 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._pause_reading(WRITE_FULL)
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._pong_due is not None:
+            payload, self._pong_due = self._pong_due, None
+            if self.state is OPEN:
+                self._write(self._proto.send(Pong(payload=payload)))
+        self._resume_reading(WRITE_FULL)
         self._wake_senders()
 
     # ------------------------------------------------------------------
@@ -407,9 +422,18 @@ class WebSocket(asyncio.BufferedProtocol):
                     if self._close_sent is None and (check is None or check(event.data)):  # type: ignore[attr-defined]
                         messages.append(event.data)  # type: ignore[attr-defined]
                         received = True
+                        if len(messages) >= self._max_queue:
+                            # Take no more from the core: the rest waits there,
+                            # unparsed (still compressed), until recv() drains
+                            # the queue (_take); TCP pushes back on the peer.
+                            self._pause_reading(QUEUE_FULL)
+                            break
                 elif cls is Ping:
                     if self.state is OPEN:
-                        self._write(self._proto.send(event.response()))  # type: ignore[attr-defined]
+                        if self._write_paused:
+                            self._pong_due = event.payload  # type: ignore[attr-defined]
+                        else:
+                            self._write(self._proto.send(event.response()))  # type: ignore[attr-defined]
                 elif cls is Pong:
                     self._pong_received(event.payload)  # type: ignore[attr-defined]
                 elif cls is CloseConnection:
@@ -429,10 +453,6 @@ class WebSocket(asyncio.BufferedProtocol):
                 # right after that step (scheduled after its wakeup), in the
                 # same loop iteration.
                 self._cork()
-            if (self._max_queue is not None and len(messages) >= self._max_queue
-                    and not self._read_paused and self._transport is not None):
-                self._read_paused = True
-                self._transport.pause_reading()
 
     def _close_received(self, event: CloseConnection) -> None:
         self._close_rcvd = event
@@ -581,9 +601,15 @@ class WebSocket(asyncio.BufferedProtocol):
         self.state = CLOSING
         self._stop_keepalive()
         self._write(data)
-        if self._read_paused:
-            self._resume_reading()  # the answer must get through
         self._arm_timer(self._abort)
+        # The peer's answer must get through: read again, whatever held
+        # reading back (no pause holds from now on; messages are dropped,
+        # pings no longer answered), starting with what the core holds.
+        paused, self._read_pauses = self._read_pauses, 0
+        if paused & QUEUE_FULL:
+            self._process_events()
+        if paused and self._transport is not None and not self._lost:
+            self._transport.resume_reading()
 
     def _fail(self, code: int, reason: str) -> None:
         """Close without waiting for the peer (it stopped responding)."""
@@ -658,9 +684,41 @@ class WebSocket(asyncio.BufferedProtocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _resume_reading(self) -> None:
-        self._read_paused = False
-        if self._transport is not None and not self._lost:
+    def _take(self) -> Data:
+        """The next queued message (there is one); past the low mark, the
+        messages the core still holds come in and reading resumes."""
+        messages = self._messages
+        message = messages.popleft()
+        if self._read_pauses & QUEUE_FULL and len(messages) <= self._resume_at:
+            self._resume_reading(QUEUE_FULL)
+        return message
+
+    def _pause_reading(self, reason: int) -> None:
+        """Stop reading from the socket for ``reason`` (see QUEUE_FULL...)."""
+        if self._close_sent is not None:
+            return  # closing: the peer's answer must get through
+        paused = self._read_pauses
+        self._read_pauses = paused | reason
+        if reason == QUEUE_FULL:
+            # Our application is slow, not the peer: a pong waiting behind
+            # unread data must not count against it (see _keepalive).
+            self._suspend_keepalive()
+        if not paused and self._transport is not None and not self._lost:
+            self._transport.pause_reading()
+
+    def _resume_reading(self, reason: int) -> None:
+        """``reason`` no longer holds; read again if nothing else holds reading."""
+        if not self._read_pauses & reason:
+            return
+        self._read_pauses &= ~reason
+        if reason == QUEUE_FULL:
+            # First what the core received and we did not take: it may be
+            # enough to fill the queue again (no new byte needs to arrive).
+            self._process_events()
+            if self._read_pauses & QUEUE_FULL:
+                return
+            self._resume_keepalive()
+        if not self._read_pauses and self._transport is not None and not self._lost:
             self._transport.resume_reading()
 
     # -- send side
@@ -718,12 +776,32 @@ class WebSocket(asyncio.BufferedProtocol):
         waiter: asyncio.Future[float] = self._loop.create_future()
         self._pings[payload] = (waiter, self._loop.time())
         waiter.add_done_callback(self._keepalive_pong)
+        self._ka_ping = waiter
         self._write(self._proto.send(Ping(payload=payload)))
-        if self._settings.ping_timeout is not None:
-            self._ka_deadline = self._loop.call_later(
-                self._settings.ping_timeout, self._keepalive_expired)
+        self._resume_keepalive()
+
+    def _resume_keepalive(self) -> None:
+        """Start the pong deadline of the keepalive ping in flight, if any.
+
+        It runs only while we read: while our application holds reading back
+        (QUEUE_FULL) the pong may wait unread behind the messages, and a
+        healthy peer must not be dropped because we are slow. (While the
+        peer does not read what we send, WRITE_FULL, the deadline runs: that
+        peer is slow or gone.)"""
+        timeout = self._settings.ping_timeout
+        ping = self._ka_ping
+        if (timeout is not None and ping is not None and not ping.done()
+                and self._ka_deadline is None and not self._read_pauses & QUEUE_FULL):
+            self._ka_deadline = self._loop.call_later(timeout, self._keepalive_expired)
+
+    def _suspend_keepalive(self) -> None:
+        if self._ka_deadline is not None:
+            self._ka_deadline.cancel()
+            self._ka_deadline = None
 
     def _keepalive_pong(self, waiter: "asyncio.Future[float]") -> None:
+        if self._ka_ping is waiter:
+            self._ka_ping = None
         if waiter.cancelled() or waiter.exception() is not None:
             return
         self.latency = waiter.result()
@@ -744,6 +822,7 @@ class WebSocket(asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
         self._ka_next = self._ka_deadline = None
+        self._ka_ping = None
 
 
 def _address(address: Any) -> str:

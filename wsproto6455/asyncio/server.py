@@ -33,7 +33,7 @@ from .._keywords import keyword_options
 from .logs import LoggerLike, server_logger
 from .metrics import ServerMetrics
 from .options import Compression, DeflateOptions, Settings, SlowConsumer
-from .protocol import CONNECTING, OPEN, WebSocket
+from .protocol import CONNECTING, HANDSHAKE, OPEN, WebSocket
 
 
 #: ``(status, headers, body)``: an HTTP response that rejects the handshake.
@@ -89,7 +89,7 @@ class ServerConnection(WebSocket):
             self.request = event
             # Hold the peer's bytes until we have answered: a client has no
             # reason to send before the 101, and we must not buffer for it.
-            self._transport.pause_reading()
+            self._pause_reading(HANDSHAKE)
             self._task = self._server._spawn(self._run())
 
     def _handshake_failed(self, exc: RemoteProtocolError) -> None:
@@ -163,7 +163,7 @@ class ServerConnection(WebSocket):
         self._opened()
         self._was_open = True
         server.stats.connections_opened += 1
-        self._transport.resume_reading()
+        self._resume_reading(HANDSHAKE)
         self._process_events()  # frames that arrived with the request
         return True
 

@@ -9,7 +9,8 @@ attack is the server's.
 ``python -m benchmarks.attacks idle PORT COUNT [ECHOES]`` opens COUNT
 connections (a subprocess: its sockets do not count against the server's
 file descriptors), sends ECHOES 16-byte messages on each and reads the
-answers, prints ``ready``, then holds them until its stdin closes.
+answers, prints ``ready``, then holds them (answering pings, as a live
+client does) until its stdin closes.
 """
 
 from __future__ import annotations
@@ -250,13 +251,46 @@ async def open_idle(port: int, count: int, echoes: int, concurrency: int = 64) -
     return socks
 
 
-def _idle_main(port: int, count: int, echoes: int) -> None:
-    raise_fd_limit()
-    socks = asyncio.run(open_idle(port, count, echoes))
+async def answer_pings(sock: socket.socket) -> None:
+    """Stay idle, but answer the server's keepalive pings, as a live client
+    does; return when the server closes the connection."""
+    loop = asyncio.get_running_loop()
+    buffer = b""
+    while True:
+        try:
+            data = await loop.sock_recv(sock, 4096)
+        except OSError:
+            return
+        if not data:
+            return
+        buffer += data
+        # Server frames are unmasked; control frames are short (2-byte header).
+        while len(buffer) >= 2 and len(buffer) >= 2 + (buffer[1] & 0x7F):
+            length = buffer[1] & 0x7F
+            opcode, payload = buffer[0] & 0x0F, buffer[2:2 + length]
+            buffer = buffer[2 + length:]
+            if opcode == 0x9:
+                await loop.sock_sendall(sock, client_frame(0xA, payload))
+            elif opcode == 0x8:
+                return
+
+
+async def _hold_idle(port: int, count: int, echoes: int) -> None:
+    socks = await open_idle(port, count, echoes)
+    tasks = [asyncio.ensure_future(answer_pings(sock)) for sock in socks]
     print("ready", flush=True)
-    sys.stdin.read()  # hold the connections until the parent closes our stdin
+    # Hold the connections until the parent closes our stdin.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for sock in socks:
         sock.close()
+
+
+def _idle_main(port: int, count: int, echoes: int) -> None:
+    raise_fd_limit()
+    asyncio.run(_hold_idle(port, count, echoes))
 
 
 if __name__ == "__main__":

@@ -429,7 +429,9 @@ class WebSocket(asyncio.BufferedProtocol):
                             self._pause_reading(QUEUE_FULL)
                             break
                 elif cls is Ping:
-                    if self.state is OPEN:
+                    # (Not after a failed write: the transport is closing,
+                    # and each write would only log a warning.)
+                    if self.state is OPEN and not self._transport.is_closing():  # type: ignore[union-attr]
                         if self._write_paused:
                             self._pong_due = event.payload  # type: ignore[attr-defined]
                         else:

@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,8 +94,9 @@ async def _serve(library: str, handler_kind: str, options: dict[str, Any]) -> No
             line = await reader.readline()
             if not line or line.strip() == b"quit":
                 break
+            connections: Any = server.connections
             queued = [len(ws._messages) if library == "wsproto6455" else len(ws.recv_messages.frames)
-                      for ws in server.connections]
+                      for ws in connections]
             print(json.dumps({"connections": len(server.connections), "queued": queued, **_status()}),
                   flush=True)
 
@@ -103,9 +105,12 @@ class ServerProcess:
     """A server in a subprocess; ``status()`` asks for its memory figures."""
 
     def __init__(self, library: str, handler: str, options: dict[str, Any]) -> None:
+        # Its log (asyncio's and the library's warnings) goes to a file: the
+        # lines are counted, not shown.
+        self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.hostile", "--serve", library, handler, json.dumps(options)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
         first = self._read()
         self.port: int = first["port"]
         self.started = first
@@ -136,6 +141,11 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    def log_lines(self) -> int:
+        """Lines the server logged (e.g. a warning per write after a failed one)."""
+        self.log.seek(0)
+        return sum(1 for _ in self.log)
 
 
 # -- the attacks ------------------------------------------------------------------
@@ -180,8 +190,8 @@ def _closed_by_server(attackers: Sequence[Attacker], timeout: float) -> int:
 
 
 def _flood(server: ServerProcess, count: int, chunk: bytes, total: int, *, prefix: bytes = b"",
-           deflate: bool = False) -> list[Attacker]:
-    attackers = [Attacker(server.port, chunk, total, prefix=prefix, deflate=deflate, stall=1.0)
+           deflate: bool = False, stall: float = 1.0) -> list[Attacker]:
+    attackers = [Attacker(server.port, chunk, total, prefix=prefix, deflate=deflate, stall=stall)
                  for _ in range(count)]
     for attacker in attackers:
         attacker.start()
@@ -213,15 +223,16 @@ def attack_deflate_flood(server: ServerProcess, count: int, scale: int) -> str:
 
 
 def attack_empty_fragments(server: ServerProcess, count: int, scale: int) -> str:
-    attackers = _flood(server, count, fragment_flood(b""), 4 * MIB // scale, prefix=FRAGMENTED_START)
-    open_ = sum(not a.dropped for a in attackers)
+    attackers = _flood(server, count, fragment_flood(b""), 4 * MIB // scale, prefix=FRAGMENTED_START,
+                       stall=30)
+    closed = _closed_by_server(attackers, 2)
     for attacker in attackers:
         attacker.close()
-    return f"{_sent(attackers)} of empty fragments of one message; still open: {open_}/{count}"
+    return f"{_sent(attackers)} of empty fragments of one message; closed by the server: {closed}/{count}"
 
 
 def attack_one_byte_fragments(server: ServerProcess, count: int, scale: int) -> str:
-    attackers = _flood(server, count, fragment_flood(b"x"), 16 * MIB, prefix=FRAGMENTED_START)
+    attackers = _flood(server, count, fragment_flood(b"x"), 16 * MIB, prefix=FRAGMENTED_START, stall=30)
     closed = _closed_by_server(attackers, 5)
     for attacker in attackers:
         attacker.close()
@@ -286,6 +297,9 @@ def measure(library: str, attack: Attack, count: int, scale: int) -> Figure:
         after = server.status()
     finally:
         server.stop()
+    logged = server.log_lines()
+    if logged:
+        outcome += f"; {logged} lines logged"
     peak = (after["VmHWM"] - before["VmRSS"]) / count / KIB
     return Figure(library, attack.name, count, peak, outcome, options)
 

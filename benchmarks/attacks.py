@@ -94,11 +94,11 @@ class Attacker(threading.Thread):
     """A raw client in a thread: opening handshake, ``prefix``, then
     ``chunk`` over and over until ``total`` bytes are out, the server stops
     taking them (a send blocked for ``stall`` seconds: TCP pushed back) or
-    drops the connection. Never reads after the handshake; its receive
-    buffer is small, so the kernel holds little of what the server sends."""
+    drops the connection. Never reads after the handshake; its socket
+    buffers are small, so the kernels hold little of what either side sends."""
 
     def __init__(self, port: int, chunk: bytes, total: int, *, prefix: bytes = b"",
-                 deflate: bool = False, stall: float = 0.3) -> None:
+                 deflate: bool = False, stall: float = 0.3, sndbuf: int = 64 * KIB) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.chunk = chunk
@@ -106,6 +106,7 @@ class Attacker(threading.Thread):
         self.total = total
         self.deflate = deflate
         self.stall = stall
+        self.sndbuf = sndbuf
         self.sent = 0
         self.pushed_back = False  # a send blocked: the server stopped reading
         self.dropped = False  # the server closed or reset the connection
@@ -117,6 +118,9 @@ class Attacker(threading.Thread):
         try:
             sock = self.sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * KIB)
+            # Small, so that what the kernels hold does not hide whether the
+            # server still reads.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
             sock.settimeout(10)
             sock.connect((HOST, self.port))
             sock.sendall(upgrade_request(self.port, self.deflate))
@@ -210,15 +214,18 @@ class Slowloris(threading.Thread):
 
 # -- many idle connections (run in a subprocess) -----------------------------
 
-async def open_idle(port: int, count: int, echoes: int, concurrency: int = 64) -> list[socket.socket]:
+async def open_idle(port: int, count: int, echoes: int, concurrency: int = 64
+                    ) -> tuple[list[socket.socket], list["asyncio.Task[None]"]]:
     """``count`` connections through the handshake (at most ``concurrency``
     handshakes at a time: the listen backlog is small), each with ``echoes``
-    16-byte messages answered; return their sockets."""
+    16-byte messages answered, then answering pings (``answer_pings``) from
+    that moment on; return their sockets and those tasks."""
     loop = asyncio.get_running_loop()
     request = upgrade_request(port)
     message = client_frame(0x1, b"x" * 16)
     answer = bytes([0x81, 16]) + b"x" * 16
     socks: list[socket.socket] = []
+    tasks: list[asyncio.Task[None]] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def read_exactly(sock: socket.socket, n: int) -> bytes:
@@ -246,9 +253,12 @@ async def open_idle(port: int, count: int, echoes: int, concurrency: int = 64) -
                 if await read_exactly(sock, len(answer)) != answer:
                     raise ConnectionError("wrong echo")
             socks.append(sock)
+            # From now on: idle, but alive (keepalive may ping while the
+            # other connections are still opening).
+            tasks.append(asyncio.ensure_future(answer_pings(sock)))
 
     await asyncio.gather(*(one() for _ in range(count)))
-    return socks
+    return socks, tasks
 
 
 async def answer_pings(sock: socket.socket) -> None:
@@ -276,8 +286,7 @@ async def answer_pings(sock: socket.socket) -> None:
 
 
 async def _hold_idle(port: int, count: int, echoes: int) -> None:
-    socks = await open_idle(port, count, echoes)
-    tasks = [asyncio.ensure_future(answer_pings(sock)) for sock in socks]
+    socks, tasks = await open_idle(port, count, echoes)
     print("ready", flush=True)
     # Hold the connections until the parent closes our stdin.
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

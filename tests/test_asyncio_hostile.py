@@ -78,6 +78,7 @@ class Holder:
             # Small kernel buffers make the point with less traffic.
             sock: Any = ws._transport.get_extra_info("socket")  # type: ignore[union-attr]
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sndbuf)
         self.ws = ws
         await ws.wait_closed()
 

@@ -66,8 +66,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="open connections per client IP (over it: 429)")
     parser.add_argument("--handshakes-per-second", type=float, default=None, metavar="H",
                         help="handshakes per second per client IP (over it: 429)")
-    parser.add_argument("--history", type=int, default=0, metavar="N",
-                        help="keep the last ~N messages per room in Redis")
     parser.add_argument("--presence-ttl", type=float, default=30.0, metavar="SECONDS",
                         help="a crashed server's members leave the presence lists after this")
     return parser.parse_args(argv)
@@ -89,8 +87,7 @@ class Chat:
         self.broker: Any = None
         if args.redis:
             from wsproto6455.realtime import RedisBroker
-            self.broker = RedisBroker(args.redis, history=args.history,
-                                      presence_ttl=args.presence_ttl)
+            self.broker = RedisBroker(args.redis, presence_ttl=args.presence_ttl)
         self.hub = Hub(self.broker)
         self.server_id = f"{socket.gethostname()}:{os.getpid()}"
         self.unavailable_closes = 0

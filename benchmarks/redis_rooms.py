@@ -232,10 +232,19 @@ async def routing(servers: List[ChatServer], rooms: int, per_room: int,
     publishers = [await connect(servers[-1].ws_url(f"room-{room}")) for room in range(rooms)]
     await asyncio.sleep(0.5)
     before = [server.metrics()["wsproto6455_redis_received_bytes_total"] for server in servers]
+    counted = [server.metrics()["wsproto6455_redis_received_total"] for server in servers]
     for i in range(per_room):
         for ws in publishers:
             await ws.send(f"message {i} " + "x" * 40)
-    await asyncio.sleep(1.0)
+    # Wait until every server has read every message of its rooms (a loaded
+    # machine may take a while), then read the byte counters.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = [server.metrics()["wsproto6455_redis_received_total"] - counted[k]
+               for k, server in enumerate(servers)]
+        if all(n >= count * per_room for n, count in zip(got, hosted)):
+            break
+        await asyncio.sleep(0.2)
     after = [server.metrics()["wsproto6455_redis_received_bytes_total"] for server in servers]
     for ws in conns + publishers:
         ws.transport.abort() if getattr(ws, "transport", None) else None

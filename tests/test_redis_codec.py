@@ -93,3 +93,11 @@ def test_room_keys_share_one_hash_tag(room: str) -> None:
 def test_rooms_without_a_usable_hash_tag_are_refused(room: str) -> None:
     with pytest.raises(ValueError):
         room_keys("ws:", room)
+
+
+def test_the_realtime_layer_imports_redis_only_for_the_redis_broker() -> None:
+    import subprocess
+    import sys
+    code = ("import sys, wsproto6455.realtime as r; assert 'redis' not in sys.modules; "
+            "r.RedisBroker; assert 'redis' in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -5,6 +5,8 @@ Optional dependencies (PyJWT for :func:`jwt_auth`, redis for the Redis
 broker) are imported only when used. See ``docs/REALTIME.md``.
 """
 
+from typing import Any
+
 from ..asyncio.broadcast import broadcast
 from ..asyncio.metrics import ServerMetrics, health_route, prometheus_route, prometheus_text
 from .auth import jwt_auth
@@ -22,6 +24,7 @@ __all__ = [
     "Hub",
     "Payload",
     "Publication",
+    "RedisBroker",
     "ServerMetrics",
     "broadcast",
     "chain",
@@ -30,3 +33,12 @@ __all__ = [
     "prometheus_route",
     "prometheus_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # RedisBroker needs the optional redis package (wsproto6455[redis]): it is
+    # imported on first use, so the realtime layer works without it.
+    if name == "RedisBroker":
+        from .redis_broker import RedisBroker
+        return RedisBroker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -287,6 +287,8 @@ async def run(args: argparse.Namespace) -> str:
         out.append(f"- command: `python -m benchmarks.redis_rooms{' --quick' if args.quick else ''}`; "
                    "one redis-server and three `examples/chat.py --redis` processes on loopback, "
                    "clients in the benchmark process; shared machine: read ratios, not absolutes.\n")
+        out.append(f"- load average (1 min) when the run ended: {os.getloadavg()[0]:.1f} on "
+                   f"{os.cpu_count()} CPUs (other processes included).\n")
         out.append(f"### Delivery latency at {args.rate:,.0f} msg/s ({count:,} messages)\n")
         out.append(row(["path", "deliveries", "p50 ms", "p99 ms", "max ms"]))
         out.append(row(["---"] * 5))

@@ -330,8 +330,8 @@ async def run(args: argparse.Namespace) -> str:
 
 #: RESULTS.md keeps this section between these markers (``--markdown``
 #: replaces it in place; ``python -m benchmarks --markdown`` keeps it).
-BEGIN = "<!-- benchmarks/redis_rooms.py: begin -->"
-END = "<!-- benchmarks/redis_rooms.py: end -->"
+BEGIN = "<!-- redis_rooms:begin -->"
+END = "<!-- redis_rooms:end -->"
 
 
 def write_section(path: Path, section: str) -> None:

@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -41,6 +42,9 @@ class Chat:
         self.received: list[Any] = []
         self.requests: list[Any] = []
         self.close_codes: list[Optional[int]] = []
+        #: Set by a test once a line is half typed: "push" is answered then
+        #: (a fixed delay raced with the typing on a loaded machine).
+        self.typed = threading.Event()
 
     async def handler(self, ws: Any) -> None:
         self.requests.append((ws.request, ws.subprotocol, [e.name for e in ws.extensions]))
@@ -54,7 +58,8 @@ class Chat:
                 elif message == "esc":
                     await ws.send("red \x1b[31mtext\nsecond line")
                 elif message == "push":
-                    await asyncio.sleep(1.0)        # arrives while the user types
+                    # Arrives while the user types (or after 10 s).
+                    await asyncio.get_running_loop().run_in_executor(None, self.typed.wait, 10.0)
                     await ws.send("pushed")
                 elif message == "whoami":
                     request, subprotocol, extensions = self.requests[-1]
@@ -270,9 +275,11 @@ def test_terminal_session_keeps_the_input_line_when_a_message_arrives(chat: tupl
     term.expect("> ")
     term.type("hello\r")
     term.expect("< hello")
-    term.type("push\r")                       # the server answers in 1 s ...
+    term.type("push\r")                       # the server answers ...
     term.expect("< push")
     term.type("par")                          # ... while a line is half typed
+    term.expect("> par")
+    state.typed.set()
     term.expect("< pushed")
     term.expect("< pushed\r\n> par")          # the prompt and the typed text are redrawn
     assert b"\r\x1b[K< pushed" in term.screen  # the half-typed line was erased first

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Mapping, Tuple, Union
 
+from ..headers import Headers
+
 Text = Union[str, bytes]
 HeadersLike = Union[Mapping[str, Text], Mapping[bytes, Text], Iterable[Tuple[Text, Text]]]
 
@@ -19,10 +21,14 @@ def to_headers(headers: HeadersLike) -> List[Tuple[bytes, bytes]]:
     return [(_to_bytes(name), _to_bytes(value)) for name, value in pairs]
 
 
-def get_header(headers: Iterable[Tuple[bytes, bytes]], name: str) -> Union[str, None]:
-    """The first value of header ``name`` (case-insensitive), decoded, or None."""
+def get_header(headers: Union[Iterable[Tuple[bytes, bytes]], Headers], name: str) -> Union[str, None]:
+    """The first value of header ``name`` (case-insensitive), decoded, or None.
+
+    ``headers``: byte pairs, or a :class:`~wsproto6455.headers.Headers` (e.g.
+    ``ws.request_headers``), whose raw pairs are read."""
     key = name.lower().encode("latin-1")
-    for hname, value in headers:
+    pairs = headers.raw if isinstance(headers, Headers) else headers
+    for hname, value in pairs:
         if hname.lower() == key:
             return value.decode("latin-1")
     return None

@@ -623,6 +623,9 @@ cdef Py_ssize_t _scan(const unsigned char* p, Py_ssize_t size, Py_ssize_t pos, i
                 out.append(_message(_TextMessage, text, True, True))
             else:
                 out.append(_message(_BytesMessage, payload, True, True))
+            # One inflated message per call: a caller that stops taking
+            # events never holds inflated messages it has not taken.
+            return end
         elif first == _SIMPLE_TEXT:
             text = _decode_text(p + start, end - start, key)
             if text is None:
@@ -639,7 +642,8 @@ def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t l
     """Append the events of the simple frames at ``buf[pos:]`` to ``out``;
     return the offset after the last frame scanned (``pos`` if none).
     With ``inflate``, frames with RSV1 are taken too and their (unmasked)
-    payload handed to ``inflate(payload)``, which returns the message's."""
+    payload handed to ``inflate(payload)``, which returns the message's;
+    the scan stops after the first of them (one inflated message per call)."""
     if pos < 0:
         raise ValueError("negative offset")
     return _scan(<const unsigned char*>PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), pos,

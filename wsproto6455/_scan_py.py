@@ -48,7 +48,10 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
         returns the message's payload; its exceptions propagate, and inflated
         text that is not UTF-8 raises ``ProtocolFault`` (1007), since the
         state of the decompressor has moved on and the frame cannot be left
-        to the general path.
+        to the general path. The scan stops after the first compressed
+        message (one inflated message per call), so a caller that stops
+        taking events (the asyncio layer at ``max_queue``) never holds
+        inflated messages it has not taken.
     :return: the offset after the last frame scanned (``pos`` if none).
     """
     if pos < 0:
@@ -96,6 +99,9 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
                                         _INVALID_TEXT) from None
             else:
                 out.append(BytesMessage(payload))
+            # One inflated message per call: a caller that stops taking
+            # events never holds inflated messages it has not taken.
+            return end
         elif first == _SIMPLE_TEXT:
             try:
                 out.append(TextMessage(payload.decode("utf-8")))

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Iterator, Optional, Sequence
+from functools import partial
+from typing import Callable, Iterator, Optional, Sequence
 
 from .backend import Scanner, Utf8Validator, apply_mask, drain
 from ._utf8_py import decode_piece
@@ -91,14 +92,19 @@ class Reader:
         # A fault found by the fast path, raised after the events before it
         # (or any other exception out of its inflate hook, e.g. MemoryError).
         self._fault: Optional[BaseException] = None
-        # Compressed messages are left to the general path (the scanner gets
-        # no inflate hook): it inflates one message per event handed out, so
-        # a caller that stops iterating (the asyncio layer at max_queue)
-        # never holds the inflated size of messages it has not taken. A scan
-        # would inflate a whole read's worth at once (63 MiB from one 64 KiB
-        # read of 1000:1 messages, issue 11); the price is the fast path's
-        # speed on compressed messages.
-        self._scanner = Scanner(self._mask_bit, scan_limit, whole_messages, None)
+        # Whole compressed messages can take the fast path too when RSV1 is
+        # the only extension bit in use (permessage-deflate). The scanner
+        # inflates one of them per call, so what the caller has not taken
+        # stays compressed (the asyncio layer's max_queue bound, issue 11).
+        inflate: Optional[Callable[[bytes], bytes]] = None
+        if self._rsv_allowed == RSV1:
+            if len(self._extensions) == 1:
+                # One extension (permessage-deflate): its one-call hook.
+                inflate = partial(self._extensions[0].decode_message, rsv=RSV1,
+                                  max_size=max_message_size)
+            else:
+                inflate = self._inflate_payload
+        self._scanner = Scanner(self._mask_bit, scan_limit, whole_messages, inflate)
         self._whole = whole_messages
         self._buffer = b""
         self._pos = 0
@@ -319,6 +325,13 @@ class Reader:
             except UnicodeDecodeError:
                 raise ProtocolFault(INVALID_DATA, "text message is not valid UTF-8") from None
         return BytesMessage(payload)
+
+    def _inflate_payload(self, payload: bytes) -> bytes:
+        """The fast path's hook for a whole message in one frame with RSV1."""
+        self._begin_extensions(RSV1)
+        if self._decoders:
+            payload = self._decode(payload, True)
+        return payload
 
     def _continue_frame(self) -> Optional[Event]:
         buf = self._buffer

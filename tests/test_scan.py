@@ -1124,3 +1124,26 @@ class TestScannerPieces:
         out: List[Event] = []
         assert scanner.scan(self.frame(b"z", mask_bit), 0, out) > 0
         assert describe(out) == describe([TextMessage("z")])
+
+
+def test_one_inflated_message_per_scan() -> None:
+    """The scan stops after the first compressed message it inflates, so a
+    caller that stops taking events (the asyncio layer at max_queue) never
+    holds inflated messages it has not taken (issue 11, defect 2)."""
+    client, _ = _deflate_pair()
+    frames = [client.send(TextMessage(f"message {n} " * 20)) for n in range(3)]
+    stream = b"".join(frames)
+    inflated: List[bytes] = []
+
+    def inflate(payload: bytes) -> bytes:
+        inflated.append(payload)
+        return b"x"
+
+    for scan in both_scanners():
+        inflated.clear()
+        out: List[Event] = []
+        pos = scan(stream, 0, 0x80, BIG, out, inflate)
+        assert (pos, len(out), len(inflated)) == (len(frames[0]), 1, 1), scan
+        assert pos == len(frames[0])
+        pos = scan(stream, pos, 0x80, BIG, out, inflate)
+        assert (pos, len(out)) == (len(frames[0]) + len(frames[1]), 2), scan

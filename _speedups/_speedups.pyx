@@ -512,6 +512,9 @@ cdef enum:
     _SIMPLE_TEXT = 0x81
     _SIMPLE_BINARY = 0x82
     _RSV1 = 0x40
+    # A scan stops once the messages it inflated reach this many bytes (see
+    # _scan_py.INFLATE_BUDGET).
+    _INFLATE_BUDGET = 65536
     # Text payloads up to this size are unmasked on the stack before decoding.
     _STACK_PAYLOAD = 2048
 
@@ -578,6 +581,7 @@ cdef Py_ssize_t _scan(const unsigned char* p, Py_ssize_t size, Py_ssize_t pos, i
     cdef const unsigned char* key
     cdef bytes payload
     cdef object text
+    cdef Py_ssize_t inflated = 0
     while size - pos >= 2:
         first = p[pos]
         compressed = first & _RSV1 and inflate is not None
@@ -623,9 +627,9 @@ cdef Py_ssize_t _scan(const unsigned char* p, Py_ssize_t size, Py_ssize_t pos, i
                 out.append(_message(_TextMessage, text, True, True))
             else:
                 out.append(_message(_BytesMessage, payload, True, True))
-            # One inflated message per call: a caller that stops taking
-            # events never holds inflated messages it has not taken.
-            return end
+            inflated += PyBytes_GET_SIZE(payload)
+            if inflated >= _INFLATE_BUDGET:
+                return end  # the caller takes these first (see the pure twin)
         elif first == _SIMPLE_TEXT:
             text = _decode_text(p + start, end - start, key)
             if text is None:
@@ -643,7 +647,7 @@ def scan_messages(bytes buf not None, Py_ssize_t pos, int mask_bit, Py_ssize_t l
     return the offset after the last frame scanned (``pos`` if none).
     With ``inflate``, frames with RSV1 are taken too and their (unmasked)
     payload handed to ``inflate(payload)``, which returns the message's;
-    the scan stops after the first of them (one inflated message per call)."""
+    the scan stops once those reach 64 KiB (see _scan_py.scan_messages)."""
     if pos < 0:
         raise ValueError("negative offset")
     return _scan(<const unsigned char*>PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), pos,

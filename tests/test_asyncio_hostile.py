@@ -149,7 +149,8 @@ async def test_deflate_flood_to_a_handler_that_does_not_read_is_bounded() -> Non
 def memory_bound(max_queue: int, max_message_size: int, write_limit: int = WRITE_LIMIT,
                  deflate: int = INFLATE + DEFLATE) -> int:
     """docs/ASYNCIO.md: what one connection may hold at most, in bytes."""
-    return ((max_queue + 1) * max_message_size + 3 * READ_SIZE + 2 * write_limit + deflate
+    return ((max_queue + 2) * max_message_size + 3 * READ_SIZE + 2 * write_limit + deflate
+            + 64 * KIB  # the scanner's inflate budget
             + 64 * KIB)  # + the connection's own objects
 
 

@@ -1126,24 +1126,30 @@ class TestScannerPieces:
         assert describe(out) == describe([TextMessage("z")])
 
 
-def test_one_inflated_message_per_scan() -> None:
-    """The scan stops after the first compressed message it inflates, so a
-    caller that stops taking events (the asyncio layer at max_queue) never
-    holds inflated messages it has not taken (issue 11, defect 2)."""
+def test_a_scan_stops_at_the_inflate_budget() -> None:
+    """The scan stops once the messages it inflated reach INFLATE_BUDGET
+    bytes, so a caller that stops taking events (the asyncio layer at
+    max_queue) never holds more inflated messages than that plus one; small
+    messages still go many to a call (issue 11, defect 2)."""
     client, _ = _deflate_pair()
     frames = [client.send(TextMessage(f"message {n} " * 20)) for n in range(3)]
     stream = b"".join(frames)
     inflated: List[bytes] = []
+    size = [1]
 
     def inflate(payload: bytes) -> bytes:
         inflated.append(payload)
-        return b"x"
+        return b"x" * size[0]
 
     for scan in both_scanners():
+        size[0] = _scan_py.INFLATE_BUDGET  # each message fills the budget
         inflated.clear()
         out: List[Event] = []
         pos = scan(stream, 0, 0x80, BIG, out, inflate)
         assert (pos, len(out), len(inflated)) == (len(frames[0]), 1, 1), scan
-        assert pos == len(frames[0])
         pos = scan(stream, pos, 0x80, BIG, out, inflate)
         assert (pos, len(out)) == (len(frames[0]) + len(frames[1]), 2), scan
+        size[0] = 16  # small messages: the whole run in one call
+        out.clear()
+        assert scan(stream, 0, 0x80, BIG, out, inflate) == len(stream), scan
+        assert len(out) == 3, scan

@@ -34,6 +34,11 @@ _SIMPLE_BINARY = 0x82
 # ...unless ``inflate`` takes the frames with this one set.
 _RSV1 = 0x40
 _INVALID_TEXT = "text message is not valid UTF-8"
+#: A scan stops once the messages it inflated reach this many bytes, so a
+#: caller that stops taking events (the asyncio layer at ``max_queue``) holds
+#: at most this plus one message inflated and not taken; the rest of the
+#: buffer stays compressed.
+INFLATE_BUDGET = 64 * 1024
 
 
 def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Event],
@@ -48,15 +53,16 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
         returns the message's payload; its exceptions propagate, and inflated
         text that is not UTF-8 raises ``ProtocolFault`` (1007), since the
         state of the decompressor has moved on and the frame cannot be left
-        to the general path. The scan stops after the first compressed
-        message (one inflated message per call), so a caller that stops
-        taking events (the asyncio layer at ``max_queue``) never holds
-        inflated messages it has not taken.
+        to the general path. The scan stops once the inflated messages reach
+        ``INFLATE_BUDGET`` bytes, so a caller that stops taking events (the
+        asyncio layer at ``max_queue``) holds at most that plus one message
+        inflated and not taken.
     :return: the offset after the last frame scanned (``pos`` if none).
     """
     if pos < 0:
         raise ValueError("negative offset")
     size = len(buf)
+    inflated = 0
     while size - pos >= 2:
         first = buf[pos]
         compressed = first & _RSV1 and inflate is not None
@@ -99,9 +105,9 @@ def scan_messages(buf: bytes, pos: int, mask_bit: int, limit: int, out: list[Eve
                                         _INVALID_TEXT) from None
             else:
                 out.append(BytesMessage(payload))
-            # One inflated message per call: a caller that stops taking
-            # events never holds inflated messages it has not taken.
-            return end
+            inflated += len(payload)
+            if inflated >= INFLATE_BUDGET:
+                return end  # the caller takes these first
         elif first == _SIMPLE_TEXT:
             try:
                 out.append(TextMessage(payload.decode("utf-8")))

@@ -84,17 +84,23 @@ def site_dir_on_path() -> bool:
     return any(Path(entry or ".").resolve() == SITE_DIR for entry in sys.path)
 
 
-def switch_from_environment() -> None:
-    """Called by the site directory's ``sitecustomize`` at interpreter start-up."""
+def _requested() -> bool:
+    """Whether the variable asks for the switch (a value that is neither on
+    nor off is said once, and counts as off)."""
     value = os.environ.get(ENV)
     if value is None:
-        return
+        return False
     flag = parse_flag(value)
     if flag is None:
         warn_once("value", f"{ENV}={value!r} is neither on (1, true, yes, on) nor off "
                            "(0, false, no, off): the switch stays off")
-        return
-    if not flag:
+        return False
+    return flag
+
+
+def switch_from_environment() -> None:
+    """Called by the site directory's ``sitecustomize`` at interpreter start-up."""
+    if not _requested():
         return
     from . import install
 
@@ -103,15 +109,7 @@ def switch_from_environment() -> None:
 
 def check_environment() -> None:
     """Say so when the variable asks for the switch but it did not apply."""
-    value = os.environ.get(ENV)
-    if value is None:
-        return
-    flag = parse_flag(value)
-    if flag is None:
-        warn_once("value", f"{ENV}={value!r} is neither on (1, true, yes, on) nor off "
-                           "(0, false, no, off): the switch stays off")
-        return
-    if not flag or sitecustomize_ran():
+    if not _requested() or sitecustomize_ran():
         return
     from . import installed
 
@@ -123,7 +121,7 @@ def check_environment() -> None:
     else:
         why = (f"its site directory is not on sys.path; put it first on PYTHONPATH: "
                f"export PYTHONPATH=\"{SITE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}\"")
-    warn_once("not-applied", f"{ENV}={value} is set but the switch did not run in this "
+    warn_once("not-applied", f"{ENV}={os.environ[ENV]} is set but the switch did not run in this "
                              f"process, so `import wsproto` gives the real wsproto: {why}")
 
 

@@ -332,6 +332,11 @@ class PerMessageDeflate(Extension):
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(-self._inflate_bits)
         limit = 0 if max_size is None or max_size >= _NO_LIMIT else max_size + 1
+        return self._inflate_whole(inflater, data, limit, max_size)
+
+    def _inflate_whole(self, inflater: "zlib._Decompress", data: bytes, limit: int,
+                       max_size: Optional[int]) -> bytes:
+        """A small message's last (or only) piece, inflated in one call."""
         try:
             out = inflater.decompress(data + _TAIL, limit)
         except zlib.error as exc:
@@ -356,16 +361,7 @@ class PerMessageDeflate(Extension):
         # without guessing whether unconsumed input would still produce bytes.
         limit = 0 if max_size is None or max_size >= _NO_LIMIT else max_size + 1
         if final and len(data) <= _CONCAT_LIMIT and not self._inflate_ended:
-            # The hot path (a small message in one frame), kept short.
-            try:
-                out = inflater.decompress(data + _TAIL, limit)
-            except zlib.error as exc:
-                raise ProtocolFault(_CLOSE_INVALID_DATA, f"invalid compressed data ({exc})") from None
-            if limit and len(out) >= limit:
-                raise ProtocolFault(_CLOSE_TOO_BIG, f"message exceeds {max_size} bytes")
-            if self._inflate_reset or inflater.eof:
-                self._inflater = None
-            return out
+            return self._inflate_whole(inflater, data, limit, max_size)  # the hot path
         try:
             if self._inflate_ended:
                 # After a BFINAL block (§7.2.3.4) the rest of the message

@@ -39,7 +39,6 @@ import asyncio
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -48,6 +47,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Optional
+
+from tests.port_helpers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -232,12 +233,6 @@ def program_for(block: Block) -> tuple[str, int]:
     indent = template[at][: len(template[at]) - len(template[at].lstrip())]
     body = [indent + text if text.strip() else "" for text in block.code.splitlines()]
     return "\n".join(template[:at] + body + template[at + 1:]) + "\n", at + 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- servers started before a client example -------------------------------

@@ -16,9 +16,11 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
+
+from port_helpers import free_cluster_port, free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -38,12 +40,6 @@ def skip_or_fail(reason: str) -> None:
 def require_redis_binaries() -> None:
     if REDIS_SERVER is None or REDIS_CLI is None:
         skip_or_fail("redis-server/redis-cli are not installed (apt-get install redis-server redis-tools)")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ping(port: int, timeout: float = 0.5) -> bool:
@@ -128,7 +124,9 @@ class RedisServer:
 
 def start_server(extra_args: Optional[List[str]] = None) -> RedisServer:
     require_redis_binaries()
-    return start_server_in(tempfile.mkdtemp(prefix="wsproto6455-redis-"), list(extra_args or []))
+    return start_server_in(
+        tempfile.mkdtemp(prefix="wsproto6455-redis-"), free_port, list(extra_args or [])
+    )
 
 
 def stop_server(server: RedisServer) -> None:
@@ -158,7 +156,7 @@ def start_cluster(size: int = 3) -> RedisCluster:
     try:
         for _ in range(size):
             directory = tempfile.mkdtemp(prefix="wsproto6455-redis-cluster-")
-            nodes.append(start_server_in(directory, [
+            nodes.append(start_server_in(directory, free_cluster_port, [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", os.path.join(directory, "nodes.conf"),
                 "--cluster-node-timeout", "2000",
@@ -178,10 +176,12 @@ def start_cluster(size: int = 3) -> RedisCluster:
         raise
 
 
-def start_server_in(directory: str, extra_args: List[str]) -> RedisServer:
+def start_server_in(
+    directory: str, choose_port: Callable[[], int], extra_args: List[str]
+) -> RedisServer:
     # A free port can be taken between the probe and the bind: retry.
     for attempt in range(3):
-        server = RedisServer(free_port(), directory, extra_args)
+        server = RedisServer(choose_port(), directory, extra_args)
         try:
             return server.start()
         except (TimeoutError, RuntimeError):

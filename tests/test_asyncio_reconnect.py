@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 import ssl
 
 import pytest
 
+from tests.port_helpers import free_port
 from tests.test_asyncio_support import HOST, async_test, wait_until
 from wsproto6455.asyncio import (
     ConnectionClosed,
@@ -29,12 +29,6 @@ FAST = dict(backoff_base=0.01, backoff_cap=0.05)
 
 def client_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "wsproto6455.client"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # -- backoff ------------------------------------------------------------------

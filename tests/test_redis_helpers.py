@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 
+from port_helpers import CLUSTER_BUS_OFFSET, HIGHEST_CLUSTER_PORT, free_cluster_port, port_is_free
 from redis_helpers import (  # noqa: F401  (fixtures)
     RedisCluster, RedisServer, in_ci, ping, redis_cluster, redis_server, skip_or_fail, wait_until,
 )
@@ -50,3 +50,12 @@ def test_missing_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_wait_until_times_out() -> None:
     with pytest.raises(TimeoutError):
         wait_until(lambda: False, 0.05, "nothing")
+
+
+def test_cluster_ports_leave_room_for_the_bus_port() -> None:
+    # Redis refuses a cluster port above 55,535 (its bus listens 10,000 higher);
+    # the kernel's ephemeral ports often are, which once failed CI.
+    for _ in range(200):
+        port = free_cluster_port()
+        assert 1024 < port <= HIGHEST_CLUSTER_PORT
+        assert port_is_free(port) and port_is_free(port + CLUSTER_BUS_OFFSET)

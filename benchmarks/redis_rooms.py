@@ -14,7 +14,7 @@ process (wsproto6455.asyncio). Figures:
    The floor, measured in the same run: Redis alone, a PUBLISH at the same
    rate to a subscriber connection (no WebSocket, no server).
 2. Deliveries per second with 3,000 clients over the 3 servers, one room,
-   senders publishing as fast as the servers take it.
+   senders publishing as fast as the servers deliver (64 unechoed each).
 3. Each server's bytes from Redis against the rooms it hosts (100 rooms, all
    publishing; the servers host 1, 10 and 100 of them).
 """
@@ -186,30 +186,47 @@ async def throughput(servers: List[ChatServer], clients: int, seconds: float,
     stop = False
     sent = 0
 
-    async def drain(ws: Any) -> None:
+    # Each sender is a member too and keeps at most WINDOW of its messages
+    # not yet echoed back by its own server: the senders go as fast as the
+    # servers deliver, instead of as fast as Redis accepts (which would only
+    # fill Redis' output buffers until it cuts the lagging subscribers).
+    window = 64
+    echoed = [0] * len(talkers)
+    echo_seen = [asyncio.Event() for _ in talkers]
+
+    async def drain(k: int, ws: Any) -> None:
         try:
             async for _ in ws:
-                pass
+                echoed[k] += 1
+                echo_seen[k].set()
         except ConnectionClosed:
             pass
 
     refused = 0
 
-    async def send(ws: Any) -> None:
+    async def send(k: int, ws: Any) -> None:
         nonlocal sent, refused
+        mine = 0
         try:
             while not stop:
+                while mine - echoed[k] >= window and not stop:
+                    echo_seen[k].clear()
+                    try:
+                        await asyncio.wait_for(echo_seen[k].wait(), 1.0)
+                    except asyncio.TimeoutError:
+                        pass
                 await ws.send("x" * 16)
+                mine += 1
                 sent += 1
                 await asyncio.sleep(0)  # let the drains and the other senders run
         except ConnectionClosed:  # 1013: the broker refused (Redis cut a lagging subscriber)
             refused += 1
 
-    drains = [asyncio.ensure_future(drain(ws)) for ws in talkers]
+    drains = [asyncio.ensure_future(drain(k, ws)) for k, ws in enumerate(talkers)]
     await asyncio.sleep(1.0)  # every server subscribed
     start_bytes = sum(c.bytes for c in crowd)
     started = time.perf_counter()
-    writers = [asyncio.ensure_future(send(ws)) for ws in talkers]
+    writers = [asyncio.ensure_future(send(k, ws)) for k, ws in enumerate(talkers)]
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - started
     delivered = (sum(c.bytes for c in crowd) - start_bytes) // 18

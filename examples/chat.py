@@ -126,12 +126,11 @@ class Chat:
         await self._presence("presence_join", room, member)
         # Publishes in flight for this connection: up to WINDOW at once, so a
         # sender is not held to one Redis round trip per message. Order is
-        # kept: each publish joins the broker's FIFO queue in the order the
-        # tasks start, which is the order they are created.
+        # kept: hub.publish hands each message to Redis before it returns.
         inflight: Deque["asyncio.Future[None]"] = deque()
         try:
             async for message in ws:  # over --rate, the limit closes the connection (1008)
-                inflight.append(asyncio.ensure_future(self.hub.publish(room, message)))
+                inflight.append(self.hub.publish(room, message))
                 while inflight and (inflight[0].done() or len(inflight) >= WINDOW):
                     await inflight.popleft()
             while inflight:

@@ -101,12 +101,12 @@ async def test_a_server_receives_only_the_rooms_it_subscribed(redis_server: Redi
 
 @async_test(timeout=20)
 async def test_order_per_sender_is_kept_even_for_concurrent_publishes(redis_server: RedisServer) -> None:
-    a, inbox_a = await started(redis_server.url, max_batch=16)
+    a, inbox_a = await started(redis_server.url, max_pending=2000)
     b, inbox_b = await started(redis_server.url)
     try:
         await a.subscribe("r")
         await b.subscribe("r")
-        # Fired without awaiting each: the FIFO writer still keeps the order.
+        # Fired without awaiting each: written in call order, so applied in order.
         tasks = [asyncio.ensure_future(a.publish("r", str(i))) for i in range(1000)]
         await asyncio.gather(*tasks)
         expected = [str(i) for i in range(1000)]
@@ -340,5 +340,20 @@ async def test_a_silent_redis_is_detected_by_the_pings(redis_server: RedisServer
             redis_server.process.send_signal(signal.SIGCONT)
         await wait_until(lambda: broker.state == "connected", timeout=10)
         assert broker.stats()["reconnects"] >= 1
+    finally:
+        await broker.close()
+
+
+@async_test(timeout=20)
+async def test_idle_connections_are_kept_alive_by_the_pings(redis_server: RedisServer) -> None:
+    """Nothing published, nothing received: both connections (pub/sub and
+    publish) ping and stay up, tick after tick."""
+    broker, inbox = await started(redis_server.url, ping_interval=0.05)
+    try:
+        await broker.subscribe("r")
+        await asyncio.sleep(2.0)  # 40 ticks of silence
+        assert broker.stats()["reconnects"] == 0
+        await broker.publish("r", "still here")
+        await wait_until(lambda: inbox.data("r") == ["still here"])
     finally:
         await broker.close()

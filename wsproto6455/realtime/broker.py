@@ -1,6 +1,6 @@
 from __future__ import annotations
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, Union
+from typing import Awaitable, Callable, Optional, Protocol, Union
 
 Payload = Union[str, bytes]
 
@@ -23,7 +23,10 @@ class Broker(Protocol):
         # the first local member joined `room` (the Hub reference-counts; called once per 0->1)
     async def unsubscribe(self, room: str) -> None: ...
         # the last local member left `room` (1->0)
-    async def publish(self, room: str, data: Payload) -> None: ...
+    def publish(self, room: str, data: Payload) -> Awaitable[None]: ...
         # send to every server subscribed to `room` (this one included: the Hub delivers to its
-        # local members only when the broker hands the publication back through `deliver`)
+        # local members only when the broker hands the publication back through `deliver`).
+        # Awaiting the result waits until the broker accepted the message. A broker that hands
+        # the message over before returning (RedisBroker does) makes call order publish order
+        # without a task per message; an `async def` broker hands it over when awaited.
     async def close(self) -> None: ...

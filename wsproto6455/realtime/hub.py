@@ -176,10 +176,17 @@ class Hub:
 
     # -- publishing
 
-    async def publish(self, room: str, message: Message) -> None:
+    def publish(self, room: str, message: Message) -> "asyncio.Future[None]":
         """Send ``message`` (``str``: text; bytes-like: binary) to every
         member of ``room``: locally through broadcast, or through the broker
-        to every server with members in it."""
+        to every server with members in it.
+
+        Without a broker the members have it when this returns. With one, the
+        message is handed to the broker now (RedisBroker writes it to Redis
+        before returning, so messages published in a given order keep it,
+        with no task per message). The future completes when the broker
+        accepted the message; it need not be awaited. A broker that cannot
+        take it raises at once."""
         if type(message) is not str and type(message) is not bytes:
             if not isinstance(message, (bytes, bytearray, memoryview)):
                 raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
@@ -187,8 +194,11 @@ class Hub:
         self.published += 1
         if self.broker is None:
             self._deliver_local(room, message)
-        else:
-            await self.broker.publish(room, message)
+            delivered: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+            delivered.set_result(None)
+            return delivered
+        # A future already (RedisBroker); an ``async def`` broker's coroutine becomes a task.
+        return asyncio.ensure_future(self.broker.publish(room, message))
 
     def _deliver(self, publication: Publication) -> None:
         """The broker's callback: deliver to the local members."""

@@ -9,19 +9,22 @@ the node that owns its slot, one listener per node.
 
 Delivery: at most once. A publish crosses Redis once (one PUBLISH, whatever the
 number of members) and reaches the servers subscribed at that moment; a server
-whose listener is reconnecting misses what is published meanwhile. Publishes
-leave through one FIFO queue and one writer task that pipelines them, so one
-sender's messages to one room keep their order on every server. With
+whose listener is reconnecting misses what is published meanwhile. Each node
+has one publish connection; a publish is written to it at once and its reply
+matched in order (``redis_publisher``), so one sender's messages to one room
+keep their order on every server. With
 ``history=N`` each room also keeps its last ~N messages in a capped stream, with
 an epoch and an offset, for clients that resume (``history()``); a gap is
 reported by ``HistoryGap``, never skipped.
 
-Bounds: the publish queue holds at most ``max_pending`` messages; when it is
-full, or when the room's node is not connected, ``publish`` raises
-``BrokerUnavailable`` at once (nothing is buffered for later). The listener is
-supervised (see ``redis_listener``).
+Bounds: at most ``max_pending`` publishes wait for their reply per node; past
+that, or when the room's node is not connected, ``publish`` raises
+``BrokerUnavailable`` at once (nothing is buffered for later). The listener and
+the publisher are supervised (see ``redis_connection``).
 
-``redis`` (redis-py >= 5) is imported here only, so the package works without it.
+Publishing and pub/sub speak RESP directly (``resp``); redis-py (>= 5),
+imported here only so the package works without it, runs the other commands
+(history reads, presence, CLUSTER SLOTS).
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -40,18 +42,23 @@ from redis.exceptions import RedisError
 
 from .broker import Deliver, Payload, Publication
 from .redis_codec import MalformedEnvelope, RoomKeys, decode, encode, room_keys, room_of_channel
-from .redis_listener import CONNECTED, BrokerUnavailable, Endpoint, Listener
+from .redis_connection import CONNECTED, BrokerUnavailable, Endpoint
+from .redis_listener import Listener
+from .redis_publisher import Publisher, script_sha
+from .resp import encode_command
 from .redis_scripts import (HISTORY, PRESENCE_READ, PRESENCE_REFRESH, PRESENCE_REMOVE,
                             PUBLISH_WITH_HISTORY)
 
 logger = logging.getLogger("wsproto6455.realtime.redis")
+
+_PUBLISH_SHA = script_sha(PUBLISH_WITH_HISTORY)
 
 __all__ = ["RedisBroker", "BrokerUnavailable", "History", "HistoryGap"]
 
 
 _METRICS = (
     ("connected", "gauge", "1 when every Redis node's pub/sub listener is connected"),
-    ("reconnects", "counter", "pub/sub connections lost and re-attempted"),
+    ("reconnects", "counter", "connections to Redis (pub/sub and publish) lost and re-attempted"),
     ("published", "counter", "messages accepted by Redis"),
     ("publish_errors", "counter", "publishes refused with BrokerUnavailable (never queued)"),
     ("pending_publishes", "gauge", "publishes waiting for Redis (bounded by max_pending)"),
@@ -86,20 +93,17 @@ class HistoryGap(Exception):
 
 @dataclass
 class _Shard:
-    """One Redis node: its command client and its pub/sub listener."""
+    """One Redis node: its command client, its publisher and its pub/sub listener."""
 
     endpoint: Endpoint
     client: "aioredis.Redis"
+    publisher: Publisher
     listener: Listener
     scripts: Dict[str, Any] = field(default_factory=dict)
 
-
-@dataclass
-class _Pending:
-    room: str
-    keys: RoomKeys
-    envelope: bytes
-    future: "asyncio.Future[None]"
+    @property
+    def connected(self) -> bool:
+        return self.listener.state == CONNECTED and self.publisher.state == CONNECTED
 
 
 class RedisBroker:
@@ -115,7 +119,6 @@ class RedisBroker:
         history_ttl: float = 300.0,
         presence_ttl: float = 30.0,
         max_pending: int = 10_000,
-        max_batch: int = 512,
         subscribe_timeout: float = 5.0,
         command_timeout: float = 2.0,
         connect_timeout: float = 1.0,
@@ -125,8 +128,8 @@ class RedisBroker:
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError("the key prefix must not contain braces (they delimit the room's hash tag)")
-        if history < 0 or max_pending < 1 or max_batch < 1 or presence_ttl <= 0:
-            raise ValueError("history >= 0, max_pending >= 1, max_batch >= 1, presence_ttl > 0")
+        if history < 0 or max_pending < 1 or presence_ttl <= 0:
+            raise ValueError("history >= 0, max_pending >= 1, presence_ttl > 0")
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
             raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r}")
@@ -147,28 +150,25 @@ class RedisBroker:
         self.history_ttl = history_ttl
         self.presence_ttl = presence_ttl
         self.max_pending = max_pending
-        self.max_batch = max_batch
         self.subscribe_timeout = subscribe_timeout
         self._command_timeout = command_timeout
         self._connect_timeout = connect_timeout
         self._ping_interval = ping_interval
         self._backoff = (backoff_base, backoff_cap)
         self._publish_cmd = "SPUBLISH" if self.cluster else "PUBLISH"
+        self._history_args = (str(history).encode(), str(int(history_ttl * 1000)).encode(),
+                              self._publish_cmd.encode())
 
         self._deliver: Optional[Deliver] = None
         self._shards: Dict[str, _Shard] = {}
         self._slots: List[Tuple[int, int, str]] = []  # (first, last, shard name)
         self._room_shard: Dict[str, str] = {}  # subscribed rooms -> shard name
-        self._queue: Deque[_Pending] = deque()
-        self._queue_ready = asyncio.Event()
-        self._writer: Optional["asyncio.Task[None]"] = None
         self._presence_task: Optional["asyncio.Task[None]"] = None
         self._topology_task: Optional["asyncio.Task[None]"] = None
         self._local_presence: Dict[str, Dict[str, str]] = {}
         self._started = False
         self._closed = False
         # counters (see stats())
-        self.published = 0
         self.publish_errors = 0
         self.delivered = 0
         self.malformed = 0
@@ -185,11 +185,11 @@ class RedisBroker:
             await self._load_topology()
         else:
             self._add_shard(self._seed)
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         self._presence_task = asyncio.get_running_loop().create_task(self._presence_loop())
         # Not fatal: a server may start while Redis is down; the listeners retry.
-        await asyncio.gather(*(shard.listener.wait_connected(self._connect_timeout * 2)
-                               for shard in self._shards.values()))
+        await asyncio.gather(*(connection.wait_connected(self._connect_timeout * 2)
+                               for shard in self._shards.values()
+                               for connection in (shard.listener, shard.publisher)))
 
     async def subscribe(self, room: str) -> None:
         shard = self._shard_for(room)
@@ -202,44 +202,48 @@ class RedisBroker:
         if shard is not None:
             shard.listener.unsubscribe(room_keys(self.prefix, room).channel)
 
-    async def publish(self, room: str, data: Payload) -> None:
-        """Hands the message to Redis; returns once Redis accepted it.
+    def publish(self, room: str, data: Payload) -> "asyncio.Future[None]":
+        """Writes the message to Redis before returning; the future completes
+        once Redis accepted it.
 
         Raises ``BrokerUnavailable`` at once when the room's node is not
-        connected or ``max_pending`` publishes are already waiting (the caller
-        decides: tell the client, drop, retry); ``TypeError`` for a payload
-        that is neither str nor bytes."""
+        connected or ``max_pending`` publishes already wait for it (the caller
+        decides: tell the client, drop, retry); the future fails with it if
+        Redis refused the message or the connection was lost before Redis
+        answered. ``TypeError`` for a payload that is neither str nor bytes."""
         envelope = encode(data)
-        if self._closed or not self._started:
-            raise BrokerUnavailable("broker not started" if not self._closed else "broker closed")
-        shard = self._shard_for(room)
-        if shard.listener.state != CONNECTED:
+        try:
+            if self._closed or not self._started:
+                raise BrokerUnavailable("broker closed" if self._closed else "broker not started")
+            shard = self._shard_for(room)
+            if not shard.connected:
+                raise BrokerUnavailable(f"Redis {shard.endpoint.name} is {self.state}")
+            return shard.publisher.send(self._publish_command(room, envelope))
+        except BrokerUnavailable:
             self.publish_errors += 1
-            raise BrokerUnavailable(f"Redis {shard.endpoint.name} is {shard.listener.state}")
-        if len(self._queue) >= self.max_pending:
-            self.publish_errors += 1
-            raise BrokerUnavailable(f"{self.max_pending} publishes already waiting for Redis")
-        future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(room, room_keys(self.prefix, room), envelope, future))
-        self._queue_ready.set()
-        await future
+            raise
+
+    def _publish_command(self, room: str, envelope: bytes) -> bytes:
+        keys = room_keys(self.prefix, room)
+        if self.history_size <= 0:
+            return encode_command(self._publish_cmd, keys.channel, envelope)
+        size, ttl_ms, publish_cmd = self._history_args
+        return encode_command("EVALSHA", _PUBLISH_SHA, 2, keys.stream, keys.meta,
+                              keys.channel, envelope, size, ttl_ms, publish_cmd)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for task in (self._writer, self._presence_task, self._topology_task):
+        for task in (self._presence_task, self._topology_task):
             if task is not None:
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
-        while self._queue:
-            pending = self._queue.popleft()
-            if not pending.future.done():
-                pending.future.set_exception(BrokerUnavailable("broker closed"))
         for shard in self._shards.values():
+            await shard.publisher.close()
             await shard.listener.close()
             await shard.client.aclose() if hasattr(shard.client, "aclose") else await shard.client.close()
 
@@ -309,7 +313,8 @@ class RedisBroker:
     @property
     def state(self) -> str:
         """``connected`` when every node's listener is, else the worst state."""
-        states = {shard.listener.state for shard in self._shards.values()}
+        states = {connection.state for shard in self._shards.values()
+                  for connection in (shard.listener, shard.publisher)}
         if not states:
             return "closed" if self._closed else "connecting"
         for state in ("closed", "reconnecting", "connecting"):
@@ -321,10 +326,12 @@ class RedisBroker:
         listeners = [shard.listener for shard in self._shards.values()]
         return {
             "connected": 1.0 if self.state == CONNECTED else 0.0,
-            "reconnects": float(sum(listener.reconnects for listener in listeners)),
-            "published": float(self.published),
-            "publish_errors": float(self.publish_errors),
-            "pending_publishes": float(len(self._queue)),
+            "reconnects": float(sum(shard.listener.reconnects + shard.publisher.reconnects
+                                    for shard in self._shards.values())),
+            "published": float(sum(shard.publisher.accepted for shard in self._shards.values())),
+            "publish_errors": float(self.publish_errors + sum(
+                shard.publisher.refused + shard.publisher.lost for shard in self._shards.values())),
+            "pending_publishes": float(sum(shard.publisher.pending for shard in self._shards.values())),
             "received": float(sum(listener.messages for listener in listeners)),
             "received_bytes": float(sum(listener.bytes_received for listener in listeners)),
             "delivered": float(self.delivered),
@@ -342,10 +349,10 @@ class RedisBroker:
             name = f"{prefix}_{key}" + ("_total" if kind == "counter" else "")
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {stats[key]:g}"]
         name = f"{prefix}_node_connected"
-        lines += [f"# HELP {name} 1 when the pub/sub listener of this Redis node is connected",
+        lines += [f"# HELP {name} 1 when the pub/sub and publish connections to this Redis node are up",
                   f"# TYPE {name} gauge"]
         for shard in self._shards.values():
-            connected = 1 if shard.listener.state == CONNECTED else 0
+            connected = 1 if shard.connected else 0
             lines.append(f'{name}{{node="{shard.endpoint.name}"}} {connected}')
         return "\n".join(lines) + "\n"
 
@@ -371,14 +378,22 @@ class RedisBroker:
             on_moved=self._schedule_topology_refresh,
             on_reconnect=lambda: self._reset_pool(endpoint.name),
         )
-        shard = _Shard(endpoint, self._client(endpoint), listener)
+        publisher = Publisher(
+            endpoint, db=self._db, scripts=[PUBLISH_WITH_HISTORY] if self.history_size > 0 else [],
+            max_pending=self.max_pending, on_moved=self._schedule_topology_refresh,
+            backoff_base=self._backoff[0], backoff_cap=self._backoff[1],
+            ping_interval=self._ping_interval, connect_timeout=self._connect_timeout,
+        )
+        shard = _Shard(endpoint, self._client(endpoint), publisher, listener)
         self._shards[endpoint.name] = shard
+        publisher.start()
         listener.start()
         return shard
 
     async def _reset_pool(self, name: str) -> None:
         """After Redis came back, the pooled command connections are dead
-        sockets; drop them so the next publish does not fail on one."""
+        sockets; drop them so the next history read or presence refresh does
+        not fail on one."""
         shard = self._shards.get(name)
         if shard is not None:
             await shard.client.connection_pool.disconnect()
@@ -431,8 +446,7 @@ class RedisBroker:
                 channel = room_keys(self.prefix, room).channel
                 self._shards[name].listener.unsubscribe(channel)
                 self._room_shard[room] = shard.endpoint.name
-                shard.listener.channels.add(channel)
-                shard.listener._send(shard.listener._subscribe_cmd, channel)
+                shard.listener.move_in(channel)
 
     def _schedule_topology_refresh(self) -> None:
         if self._topology_task is None or self._topology_task.done():
@@ -457,65 +471,6 @@ class RedisBroker:
                 self._deliver(Publication(room, data, epoch, offset))
             except Exception:
                 logger.exception("deliver callback failed for room %r", room)
-
-    async def _write_loop(self) -> None:
-        """The only writer: takes what is queued (up to ``max_batch``), one
-        pipeline per node, waits for the replies, then the next batch, so the
-        queue's order is Redis' order for each room."""
-        while True:
-            await self._queue_ready.wait()
-            batch: List[_Pending] = []
-            while self._queue and len(batch) < self.max_batch:
-                batch.append(self._queue.popleft())
-            if not self._queue:
-                self._queue_ready.clear()
-            by_shard: Dict[str, List[_Pending]] = {}
-            for pending in batch:
-                try:
-                    name = self._shard_for(pending.room).endpoint.name
-                except BrokerUnavailable as exc:
-                    self._fail([pending], exc)
-                    continue
-                by_shard.setdefault(name, []).append(pending)
-            await asyncio.gather(*(self._flush(self._shards[name], items)
-                                   for name, items in by_shard.items()))
-
-    async def _flush(self, shard: _Shard, items: Sequence[_Pending]) -> None:
-        try:
-            async with shard.client.pipeline(transaction=False) as pipe:
-                if self.history_size > 0:
-                    script = self._script(shard, "publish", PUBLISH_WITH_HISTORY)
-                    ttl_ms = int(self.history_ttl * 1000)
-                    for item in items:
-                        await script(keys=[item.keys.stream, item.keys.meta],
-                                     args=[item.keys.channel, item.envelope, self.history_size,
-                                           ttl_ms, self._publish_cmd], client=pipe)
-                else:
-                    for item in items:
-                        pipe.execute_command(self._publish_cmd, item.keys.channel, item.envelope)
-                results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            self._fail(items, BrokerUnavailable(f"publish to {shard.endpoint.name} failed: {exc}"))
-            return
-        except Exception as exc:  # never let the writer die
-            logger.exception("redis publish: unexpected error")
-            self._fail(items, BrokerUnavailable(f"publish failed: {exc!r}"))
-            return
-        for item, result in zip(items, results):
-            if isinstance(result, Exception):
-                self._fail([item], BrokerUnavailable(f"publish refused by Redis: {result}"))
-                if "MOVED" in str(result):
-                    self._schedule_topology_refresh()
-            else:
-                self.published += 1
-                if not item.future.done():
-                    item.future.set_result(None)
-
-    def _fail(self, items: Sequence[_Pending], exc: BaseException) -> None:
-        self.publish_errors += len(items)
-        for item in items:
-            if not item.future.done():
-                item.future.set_exception(exc)
 
     def _script(self, shard: _Shard, name: str, source: str) -> Any:
         script = shard.scripts.get(name)

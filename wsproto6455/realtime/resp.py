@@ -1,10 +1,12 @@
-"""A minimal RESP2 codec for the broker's pub/sub listener (stdlib only).
+"""A minimal RESP2 codec for the broker's own connections (stdlib only).
 
-The listener reads pushes forever on a dedicated connection. redis-py's
-connection reads with timeouts that may cancel a read mid-reply and reconnects
-by itself on the next write, two behaviours a supervised listener must own, so
-the listener speaks the few RESP2 types pub/sub uses directly: simple strings,
-errors, integers, bulk strings and arrays. Commands use redis-py.
+The pub/sub listener reads pushes forever on a dedicated connection, and the
+publisher pipelines publishes on another. redis-py's connection reads with
+timeouts that may cancel a read mid-reply and reconnects by itself on the next
+write, two behaviours a supervised connection must own, and its per-command
+machinery was most of a publish's cost; so both speak the few RESP2 types they
+meet directly: simple strings, errors, integers, bulk strings and arrays. The
+other commands (history, presence) use redis-py.
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ from chat_helpers import ChatServer  # noqa: E402
 from redis_helpers import start_server, stop_server  # noqa: E402
 
 from wsproto6455.asyncio import connect  # noqa: E402
-from wsproto6455.asyncio.exceptions import ConnectionClosed  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -60,74 +59,74 @@ async def paced(count: int, rate: float, send: Any) -> None:
         await send(i)
 
 
+class RawPublisher(asyncio.Protocol):
+    """PUBLISH written straight to the socket, replies ignored: Redis' own
+    cost, nothing of a client library's."""
+
+    transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+
 async def redis_floor(redis_url: str, count: int, rate: float) -> List[float]:
     """PUBLISH -> subscriber latency through Redis alone, in ms."""
-    import redis.asyncio as aioredis
-    from wsproto6455.realtime.redis_listener import Endpoint, Listener
     from urllib.parse import urlsplit
+    from wsproto6455.realtime.redis_listener import Endpoint, Listener
+    from wsproto6455.realtime.resp import encode_command
     parts = urlsplit(redis_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     latencies: List[float] = []
 
     def on_message(channel: bytes, payload: bytes) -> None:
         latencies.append((time.perf_counter_ns() - int(payload)) / 1e6)
 
-    listener = Listener(Endpoint(parts.hostname or "127.0.0.1", parts.port or 6379), on_message)
+    listener = Listener(Endpoint(host, port), on_message)
     listener.start()
     await listener.wait_connected(5)
     await listener.subscribe(b"floor", 5)
-    client = aioredis.Redis.from_url(redis_url)
+    transport, _ = await asyncio.get_running_loop().create_connection(RawPublisher, host, port)
 
     async def send(_: int) -> None:
-        await client.publish("floor", str(time.perf_counter_ns()))
+        transport.write(encode_command("PUBLISH", "floor", str(time.perf_counter_ns())))
 
     await paced(count, rate, send)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(latencies) < count:
         await asyncio.sleep(0.05)
     await listener.close()
-    await client.aclose() if hasattr(client, "aclose") else await client.close()
+    transport.close()
     return latencies
 
 
 async def end_to_end(servers: List[ChatServer], count: int, rate: float) -> Dict[int, List[float]]:
-    """Sender on servers[0]; one receiver per server; latencies in ms per server."""
-    receivers = [await connect(server.ws_url("latency")) for server in servers]
-    sender = await connect(servers[0].ws_url("latency"))
+    """Sender on servers[0]; one receiver per server; latencies in ms per server.
+
+    The clients are ``LatencyClient``s (a handshake and frames by hand), not
+    the library's client: the clients of a real deployment run elsewhere, and
+    here they share the two CPUs with Redis and the three servers."""
     latencies: Dict[int, List[float]] = {i: [] for i in range(len(servers))}
-
-    async def receive_into(ws: Any, into: List[float]) -> None:
-        try:
-            async for message in ws:
-                into.append((time.perf_counter_ns() - int(message)) / 1e6)
-        except ConnectionClosed:
-            pass
-
-    async def receive(i: int, ws: Any) -> None:
-        try:
-            async for message in ws:
-                latencies[i].append((time.perf_counter_ns() - int(message)) / 1e6)
-        except ConnectionClosed:
-            pass
-
-    tasks = [asyncio.ensure_future(receive(i, ws)) for i, ws in enumerate(receivers)]
+    receivers = [await raw_client(server.port, "latency", LatencyClient, latencies[i])
+                 for i, server in enumerate(servers)]
     echoes: List[float] = []  # the sender is a member too: it reads its own messages
-    tasks.append(asyncio.ensure_future(receive_into(sender, echoes)))
+    sender = await raw_client(servers[0].port, "latency", LatencyClient, echoes)
     await asyncio.sleep(0.5)  # subscriptions live on every server
-    sent_at_start = [len(v) for v in latencies.values()]
-    assert sent_at_start == [0] * len(servers)
+    assert [len(v) for v in latencies.values()] == [0] * len(servers)
 
     async def send(_: int) -> None:
-        await sender.send(str(time.perf_counter_ns()))
+        sender.send_text(b"%d" % time.perf_counter_ns())
 
     await paced(count, rate, send)
     deadline = time.monotonic() + 30  # what is late still counts, with its latency
     while time.monotonic() < deadline and min(len(v) for v in latencies.values()) < count:
         await asyncio.sleep(0.05)
-    for ws in receivers + [sender]:
-        await ws.close()
-    await asyncio.gather(*tasks)
-    # The sender's own echo arrives on servers[0] too: drop nothing, all are deliveries.
+    for client in receivers + [sender]:
+        client.transport.abort()
     return latencies
+
+
+#: Every delivery in the throughput run: a 2-byte header and 16 bytes of text.
+FRAME = 18
 
 
 class CountingClient(asyncio.Protocol):
@@ -141,6 +140,25 @@ class CountingClient(asyncio.Protocol):
         self.head = b""
         self.bytes = 0
         self.transport: Any = None
+        self.lost = False
+        self._progress: Optional["asyncio.Future[None]"] = None
+
+    async def progress(self) -> None:
+        """Returns after the next bytes arrive (or a second without any)."""
+        self._progress = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(self._progress, 1.0)
+        except asyncio.TimeoutError:
+            pass
+
+    def wake(self) -> None:
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
+
+    def send_text(self, text: bytes) -> None:
+        """A text frame masked with a zero key (the payload goes as is)."""
+        assert len(text) < 126
+        self.transport.write(bytes((0x81, 0x80 | len(text))) + b"\0\0\0\0" + text)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -157,19 +175,49 @@ class CountingClient(asyncio.Protocol):
                 return
             self.opened.set_result(None)
             data = self.head[end + 4:]
+        self.received(data)
+
+    def received(self, data: bytes) -> None:
         self.bytes += len(data)
+        self.wake()
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.lost = True
+        self.wake()
         if not self.opened.done():
             self.opened.set_exception(ConnectionError("closed during the handshake"))
 
 
-async def counting_client(port: int, room: str) -> CountingClient:
+class LatencyClient(CountingClient):
+    """Reads the frames too (the servers send small unfragmented text frames,
+    a 2-byte header each) and records the latency of each from the
+    ``perf_counter_ns`` it carries; sends text frames masked with a zero key."""
+
+    def __init__(self, request: bytes, latencies: List[float]) -> None:
+        super().__init__(request)
+        self.latencies = latencies
+        self.partial = b""
+
+    def received(self, data: bytes) -> None:
+        buffer, at = self.partial + data, 0
+        while len(buffer) - at >= 2:
+            length = buffer[at + 1] & 0x7F
+            assert buffer[at] == 0x81 and length < 126, "not a small text frame"
+            if len(buffer) - at < 2 + length:
+                break
+            sent = int(buffer[at + 2: at + 2 + length])
+            self.latencies.append((time.perf_counter_ns() - sent) / 1e6)
+            at += 2 + length
+        self.partial = buffer[at:]
+
+
+async def raw_client(port: int, room: str, kind: Any = None, *args: Any) -> Any:
     request = (f"GET /rooms/{room} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    factory = kind or CountingClient
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(lambda: CountingClient(request), "127.0.0.1", port)
+    _, client = await loop.create_connection(lambda: factory(request, *args), "127.0.0.1", port)
     await asyncio.wait_for(client.opened, 30)
     return client
 
@@ -181,62 +229,43 @@ async def throughput(servers: List[ChatServer], clients: int, seconds: float,
     (deliveries/s, deliveries, messages sent)."""
     crowd = []
     for i in range(clients):
-        crowd.append(await counting_client(servers[i % len(servers)].port, "crowd"))
-    talkers = [await connect(servers[i % len(servers)].ws_url("crowd")) for i in range(senders)]
+        crowd.append(await raw_client(servers[i % len(servers)].port, "crowd"))
+    talkers = [await raw_client(servers[i % len(servers)].port, "crowd") for i in range(senders)]
     stop = False
     sent = 0
-
-    # Each sender is a member too and keeps at most WINDOW of its messages
+    # Each sender is a member too and keeps at most ``window`` of its messages
     # not yet echoed back by its own server: the senders go as fast as the
     # servers deliver, instead of as fast as Redis accepts (which would only
     # fill Redis' output buffers until it cuts the lagging subscribers).
     window = 64
-    echoed = [0] * len(talkers)
-    echo_seen = [asyncio.Event() for _ in talkers]
 
-    async def drain(k: int, ws: Any) -> None:
-        try:
-            async for _ in ws:
-                echoed[k] += 1
-                echo_seen[k].set()
-        except ConnectionClosed:
-            pass
-
-    refused = 0
-
-    async def send(k: int, ws: Any) -> None:
-        nonlocal sent, refused
+    async def send(talker: CountingClient) -> None:
+        nonlocal sent
         mine = 0
-        try:
-            while not stop:
-                while mine - echoed[k] >= window and not stop:
-                    echo_seen[k].clear()
-                    try:
-                        await asyncio.wait_for(echo_seen[k].wait(), 1.0)
-                    except asyncio.TimeoutError:
-                        pass
-                await ws.send("x" * 16)
-                mine += 1
-                sent += 1
-                await asyncio.sleep(0)  # let the drains and the other senders run
-        except ConnectionClosed:  # 1013: the broker refused (Redis cut a lagging subscriber)
-            refused += 1
+        while not stop and not talker.lost:
+            while mine - talker.bytes // FRAME >= window and not stop and not talker.lost:
+                await talker.progress()
+            talker.send_text(b"x" * 16)
+            mine += 1
+            sent += 1
+            await asyncio.sleep(0)  # let the other senders run
 
-    drains = [asyncio.ensure_future(drain(k, ws)) for k, ws in enumerate(talkers)]
     await asyncio.sleep(1.0)  # every server subscribed
     start_bytes = sum(c.bytes for c in crowd)
     started = time.perf_counter()
-    writers = [asyncio.ensure_future(send(k, ws)) for k, ws in enumerate(talkers)]
+    writers = [asyncio.ensure_future(send(talker)) for talker in talkers]
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - started
-    delivered = (sum(c.bytes for c in crowd) - start_bytes) // 18
+    delivered = (sum(c.bytes for c in crowd) - start_bytes) // FRAME
     stop = True
+    for talker in talkers:
+        talker.wake()
     await asyncio.gather(*writers)
-    for client in crowd:
+    # A sender closed by its server (1013: the broker refused while Redis cut a
+    # lagging subscriber) shows as a lost connection.
+    refused = sum(1 for talker in talkers if talker.lost)
+    for client in crowd + talkers:
         client.transport.abort()
-    for ws in talkers:
-        await ws.close()
-    await asyncio.gather(*drains)
     return delivered / elapsed, delivered, sent, refused
 
 

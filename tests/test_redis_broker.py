@@ -357,3 +357,48 @@ async def test_idle_connections_are_kept_alive_by_the_pings(redis_server: RedisS
         await wait_until(lambda: inbox.data("r") == ["still here"])
     finally:
         await broker.close()
+
+
+@async_test(timeout=40)
+async def test_a_room_whose_slot_moves_follows_it_to_the_new_node(redis_cluster: RedisCluster) -> None:
+    """Resharding: the old node unsubscribes the room's sharded channel and
+    answers MOVED to publishes; both brokers re-read the slots and go on with
+    the new owner, the one that never publishes included."""
+    from redis.crc import key_slot
+    a, inbox_a = await started(redis_cluster.url, cluster=True)
+    b, inbox_b = await started(redis_cluster.url, cluster=True)
+    try:
+        await a.subscribe("moving")
+        await b.subscribe("moving")
+        await b.publish("moving", "before")
+        await wait_until(lambda: inbox_a.data("moving") == ["before"])
+        channel = room_keys("ws:", "moving").channel
+        slot = key_slot(channel)
+        source_port = a._shard_for("moving").endpoint.port
+        source = next(n for n in redis_cluster.nodes if n.port == source_port)
+        target = next(n for n in redis_cluster.nodes if n.port != source_port)
+        target_id = target.cli("cluster", "myid").strip()
+        # An empty slot can be handed over directly: the new owner first, then the others.
+        for node in [target, source] + [n for n in redis_cluster.nodes if n not in (target, source)]:
+            assert node.cli("cluster", "setslot", str(slot), "node", target_id).strip() == "OK"
+
+        def owner_is_target() -> bool:
+            return all(broker._shard_for("moving").endpoint.port == target.port for broker in (a, b))
+
+        # a never publishes: the old node's unsubscribe push alone must move it.
+        await wait_until(owner_is_target, timeout=15)
+        await wait_until(lambda: target.cli("pubsub", "shardnumsub", channel.decode()).split()[1] == "2",
+                         timeout=15)
+        # A publish already on its way to the old node may be refused (MOVED): at most once.
+        for attempt in range(50):
+            try:
+                await b.publish("moving", "after")
+                break
+            except BrokerUnavailable:
+                await asyncio.sleep(0.1)
+        for inbox in (inbox_a, inbox_b):
+            await wait_until(lambda: inbox.data("moving") == ["before", "after"], timeout=10)
+        assert source.cli("pubsub", "shardnumsub", channel.decode()).split()[1] == "0"
+    finally:
+        await a.close()
+        await b.close()

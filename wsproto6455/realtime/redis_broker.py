@@ -165,6 +165,7 @@ class RedisBroker:
         self._room_shard: Dict[str, str] = {}  # subscribed rooms -> shard name
         self._presence_task: Optional["asyncio.Task[None]"] = None
         self._topology_task: Optional["asyncio.Task[None]"] = None
+        self._topology_stale = False
         self._local_presence: Dict[str, Dict[str, str]] = {}
         self._started = False
         self._closed = False
@@ -449,14 +450,20 @@ class RedisBroker:
                 shard.listener.move_in(channel)
 
     def _schedule_topology_refresh(self) -> None:
+        # A MOVED during a refresh may mean that refresh read a node not yet
+        # updated: it asks for one more, never for a parallel one.
+        self._topology_stale = True
         if self._topology_task is None or self._topology_task.done():
             self._topology_task = asyncio.get_running_loop().create_task(self._refresh_topology())
 
     async def _refresh_topology(self) -> None:
-        try:
-            await self._load_topology()
-        except Exception as exc:
-            logger.warning("redis cluster topology refresh failed: %s", exc)
+        while self._topology_stale:
+            self._topology_stale = False
+            try:
+                await self._load_topology()
+            except Exception as exc:
+                logger.warning("redis cluster topology refresh failed: %s", exc)
+            await asyncio.sleep(0.1)  # at most ten CLUSTER SLOTS a second
 
     def _on_message(self, channel: bytes, raw: bytes) -> None:
         try:

@@ -51,6 +51,7 @@ class Listener(SupervisedConnection):
         self._unsubscribe_cmd = "SUNSUBSCRIBE" if sharded else "UNSUBSCRIBE"
         self._message_kind = b"smessage" if sharded else b"message"
         self._confirm_kind = b"ssubscribe" if sharded else b"subscribe"
+        self._dropped_kind = b"sunsubscribe" if sharded else b"unsubscribe"
         #: The channels wanted: the source of truth, replayed on every reconnect.
         self.channels: Set[bytes] = set()
         self._waiters: Dict[bytes, List["asyncio.Future[None]"]] = {}
@@ -123,6 +124,16 @@ class Listener(SupervisedConnection):
                 for waiter in self._waiters.pop(channel, []):
                     if not waiter.done():
                         waiter.set_result(None)
+            elif kind == self._dropped_kind and channel in self.channels:
+                # Not ours (we forget a channel before unsubscribing): a cluster
+                # node drops the sharded subscriptions of a slot it gave away.
+                # Ask again: the node answers MOVED if so (and the broker re-reads
+                # the slots then too, should this read find them not yet updated).
+                logger.info("redis listener %s: %r unsubscribed by the node (slot moved?)",
+                            self.endpoint.name, channel)
+                self._send(self._subscribe_cmd, channel)
+                if self._on_moved is not None:
+                    self._on_moved()
         elif isinstance(reply, RedisReplyError):
             message = str(reply)
             if message.startswith("MOVED") and self._on_moved is not None:

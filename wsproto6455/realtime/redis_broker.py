@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 
 from .broker import Deliver, Payload, Publication
 from .redis_codec import MalformedEnvelope, RoomKeys, decode, encode, room_keys, room_of_channel
-from .redis_connection import CONNECTED, BrokerUnavailable, Endpoint
+from .redis_connection import CONNECTED, BrokerUnavailable, Endpoint, cancel_and_wait
 from .redis_listener import Listener
 from .redis_publisher import Publisher, script_sha
 from .resp import encode_command
@@ -237,12 +237,7 @@ class RedisBroker:
             return
         self._closed = True
         for task in (self._presence_task, self._topology_task):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+            await cancel_and_wait(task)
         for shard in self._shards.values():
             await shard.publisher.close()
             await shard.listener.close()

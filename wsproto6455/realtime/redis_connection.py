@@ -57,6 +57,16 @@ def full_jitter(failures: int, base: float, cap: float) -> float:
     return random.uniform(0.0, min(cap, base * (2 ** min(failures, 30))))
 
 
+async def cancel_and_wait(task: "Optional[asyncio.Task[None]]") -> None:
+    """Cancels ``task`` (if any) and returns once it has ended."""
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
 class SupervisedConnection:
     """Subclasses say what a connection is for: ``_prepare`` (commands sent
     before it counts as connected), ``_on_reply`` (each reply after that),
@@ -106,12 +116,7 @@ class SupervisedConnection:
     async def close(self) -> None:
         self.state = CLOSED
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     # -- what subclasses define ---------------------------------------------
 

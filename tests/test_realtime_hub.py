@@ -219,3 +219,68 @@ def test_hub_members_are_snapshots() -> None:
     hub = Hub()
     members: Any = hub.members("nobody")
     assert members == frozenset() and hub.rooms() == frozenset()
+
+
+@async_test()
+async def test_a_member_with_its_own_delivery_gets_publications_not_broadcasts() -> None:
+    network: Dict[str, Set[MemoryBroker]] = {}
+    seen: List[Publication] = []
+
+    class Tagged:
+        """Members of /tagged-<room> get ``[offset] text`` through on_publication."""
+
+        def __init__(self, hub: Hub) -> None:
+            self.hub = hub
+
+        async def handler(self, ws: ServerConnection) -> None:
+            path = ws.path.strip("/")
+            if path.startswith("tagged-"):
+                room = path[len("tagged-"):]
+
+                def deliver(publication: Publication) -> None:
+                    seen.append(publication)
+                    if publication.data == "boom":
+                        raise RuntimeError("a member's bug")
+                    asyncio.ensure_future(ws.send(f"[{publication.room}] {publication.data!s}"))
+
+                await self.hub.join(room, ws, on_publication=deliver)
+            else:
+                room = path
+                await self.hub.join(room, ws)
+            async for message in ws:
+                await self.hub.publish(room, message)
+
+    for broker in (MemoryBroker(network), None):
+        seen.clear()
+        async with Hub(broker) as hub:
+            async with serve(Tagged(hub).handler, HOST, 0) as server:
+                plain = await connect(f"ws://{HOST}:{server.port}/r")
+                tagged = await connect(f"ws://{HOST}:{server.port}/tagged-r")
+                await wait_until(lambda: len(hub.members("r")) == 2 and not hub._ops)
+                await plain.send("hello")
+                assert await plain.recv() == "hello"  # the broadcast, unchanged
+                assert await tagged.recv() == "[r] hello"  # only the callback's frame
+                await plain.send("boom")  # the callback raises: logged, others still served
+                assert await plain.recv() == "boom"
+                await tagged.send("after")
+                assert await plain.recv() == "after"
+                assert await tagged.recv() == "[r] after"
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(tagged.recv(), 0.1)
+                assert [p.data for p in seen] == ["hello", "boom", "after"]
+                assert all(isinstance(p, Publication) and p.room == "r" for p in seen)
+                assert hub.delivered == 3  # broadcasts only
+                await tagged.close()
+                await wait_until(lambda: len(hub.members("r")) == 1)
+                assert not hub._callbacks  # forgotten with the member
+                await plain.send("alone")
+                assert await plain.recv() == "alone"
+                assert len(seen) == 3
+                await plain.close()
+                await wait_until(lambda: not hub.rooms())
+
+
+def test_on_publication_must_be_callable() -> None:
+    hub = Hub()
+    with pytest.raises(TypeError):
+        hub.join("r", object(), on_publication="not callable")  # type: ignore[arg-type]

@@ -35,6 +35,8 @@ logger = logging.getLogger("wsproto6455.realtime")
 
 #: ``callback(room, ws)``: presence hooks, called synchronously on join and leave.
 PresenceCallback = Callable[[str, WebSocket], None]
+#: ``callback(publication)``: a member's own delivery (see ``Hub.join``).
+PublicationCallback = Callable[[Publication], None]
 Message = Union[str, bytes, bytearray, memoryview]
 
 
@@ -58,6 +60,11 @@ class Hub:
     it is one). ``on_join(room, ws)`` / ``on_leave(room, ws)`` report
     presence changes on this server.
 
+    A member joined with ``on_publication`` receives the room's messages as
+    :class:`Publication` objects (with the broker's epoch and offset) through
+    that callback instead of the broadcast, e.g. to add its position or to
+    hold messages while it catches up on history.
+
     Memory: one set entry per (room, member) pair in each direction; a room
     with no member is forgotten at once.
     """
@@ -74,6 +81,8 @@ class Hub:
         self.on_leave = on_leave
         self._members: Dict[str, Set[WebSocket]] = {}
         self._rooms: Dict[WebSocket, Set[str]] = {}
+        # Members with their own delivery, per room (a subset of _members).
+        self._callbacks: Dict[str, Dict[WebSocket, PublicationCallback]] = {}
         # The last broker operation (subscribe or unsubscribe) per room:
         # each waits for the previous one, so they reach the broker in order.
         self._ops: Dict[str, "asyncio.Future[None]"] = {}
@@ -113,13 +122,21 @@ class Hub:
 
     # -- membership
 
-    def join(self, room: str, ws: WebSocket) -> Awaitable[None]:
+    def join(self, room: str, ws: WebSocket, *,
+             on_publication: Optional[PublicationCallback] = None) -> Awaitable[None]:
         """Put ``ws`` in ``room``. Returns an awaitable that completes when
         the broker's subscription to the room is live (awaiting it is
         optional; it raises if the subscription failed, which is also logged
-        and counted in ``broker_failures``)."""
+        and counted in ``broker_failures``).
+
+        With ``on_publication``, ``ws`` gets no broadcast in this room: each
+        message is handed to ``on_publication(publication)`` instead,
+        synchronously, in the order of delivery (it must not block; it
+        writes to ``ws`` itself). Joining again replaces the callback."""
         if not isinstance(room, str):
             raise TypeError(f"room must be str, not {type(room).__name__}")
+        if on_publication is not None and not callable(on_publication):
+            raise TypeError("on_publication must be callable")
         rooms = self._rooms.get(ws)
         if rooms is None:
             if ws.closed:
@@ -129,8 +146,10 @@ class Hub:
             # connection, removed when it leaves its last room.
             ws._closed.add_done_callback(self._closed_callback(ws))
         elif room in rooms:
+            self._set_callback(room, ws, on_publication)
             return self._live(room)
         rooms.add(room)
+        self._set_callback(room, ws, on_publication)
         members = self._members.get(room)
         first = members is None
         if members is None:
@@ -202,14 +221,27 @@ class Hub:
 
     def _deliver(self, publication: Publication) -> None:
         """The broker's callback: deliver to the local members."""
-        self._deliver_local(publication.room, publication.data)
+        self._deliver_local(publication.room, publication.data, publication)
 
-    def _deliver_local(self, room: str, data: Payload) -> None:
+    def _deliver_local(self, room: str, data: Payload,
+                       publication: Optional[Publication] = None) -> None:
         members = self._members.get(room)
-        if members:
+        if not members:
+            return
+        callbacks = self._callbacks.get(room)
+        if callbacks is None:  # the common case: one broadcast
             sent, dropped = send_to_all(members, data)
-            self.delivered += sent
-            self.dropped += dropped
+        else:
+            sent, dropped = send_to_all([ws for ws in members if ws not in callbacks], data)
+            if publication is None:
+                publication = Publication(room, data)
+            for callback in list(callbacks.values()):
+                try:
+                    callback(publication)
+                except Exception:  # one member's bug must not stop the others' delivery
+                    logger.exception("on_publication callback failed in room %r", room)
+        self.delivered += sent
+        self.dropped += dropped
 
     # -- internals
 
@@ -218,11 +250,26 @@ class Hub:
         # not compare equal), so remove_done_callback finds it.
         return _LeaveOnClose(self, ws)
 
+    def _set_callback(self, room: str, ws: WebSocket,
+                      on_publication: Optional[PublicationCallback]) -> None:
+        if on_publication is not None:
+            self._callbacks.setdefault(room, {})[ws] = on_publication
+        else:
+            self._drop_callback(room, ws)
+
+    def _drop_callback(self, room: str, ws: WebSocket) -> None:
+        callbacks = self._callbacks.get(room)
+        if callbacks is not None:
+            callbacks.pop(ws, None)
+            if not callbacks:
+                del self._callbacks[room]
+
     def _remove_member(self, room: str, ws: WebSocket) -> Awaitable[None]:
         members = self._members.get(room)
         if members is None or ws not in members:
             return _DONE
         members.discard(ws)
+        self._drop_callback(room, ws)
         if self.on_leave is not None:
             self.on_leave(room, ws)
         if members:

@@ -21,6 +21,16 @@ each sees the other's messages.
   a handshake is answered 429 before the upgrade.
 - While Redis is down a message cannot be published: its sender's connection
   is closed with 1013 (try again later) and the page reconnects with backoff.
+- ``--history N`` (default 1000 with ``--redis``, 0 turns it off): Redis keeps
+  the last ~N messages of each room (for ``--history-ttl`` seconds after the
+  last one), each with an epoch and an offset, so a client that reconnects
+  gets what it missed. Positions are only sent to clients that ask: with
+  ``?resume=1`` (no position yet) or ``?since=<epoch>:<offset>``, every frame
+  is a JSON object, ``{"type": "message", "epoch", "offset", "text"}``,
+  ``{"type": "gap", "reason", "since", "missed"}`` when messages after
+  ``since`` are lost, and ``{"type": "live", "epoch", "offset"}`` once the
+  replay is done (see chat_resume.py). Without them a client gets every
+  message unchanged, as above. The page opts in and resumes by itself.
 """
 
 from __future__ import annotations
@@ -32,7 +42,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 from pathlib import Path
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
@@ -41,6 +50,8 @@ from urllib.parse import unquote, urlsplit
 from wsproto6455.asyncio import serve
 from wsproto6455.asyncio.exceptions import ConnectionClosed
 from wsproto6455.realtime import ConnectionLimit, Hub, IPLimit, chain, jwt_auth, prometheus_text
+
+from chat_resume import Counters, Resumer, parse_resume
 
 PAGE = Path(__file__).with_name("chat.html").read_bytes()
 ROOMS = "/rooms/"
@@ -68,7 +79,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="handshakes per second per client IP (over it: 429)")
     parser.add_argument("--presence-ttl", type=float, default=30.0, metavar="SECONDS",
                         help="a crashed server's members leave the presence lists after this")
-    return parser.parse_args(argv)
+    parser.add_argument("--history", type=int, default=None, metavar="N",
+                        help="keep the last ~N messages per room in Redis for clients that "
+                             "resume (default: 1000 with --redis; 0: off)")
+    parser.add_argument("--history-ttl", type=float, default=3600.0, metavar="SECONDS",
+                        help="a room's history is forgotten this long after its last message")
+    args = parser.parse_args(argv)
+    if args.history is None:
+        args.history = 1000 if args.redis else 0
+    if args.history < 0:
+        parser.error("--history must not be negative")
+    if args.history and not args.redis:
+        parser.error("--history needs --redis (the history is kept in Redis)")
+    if args.history_ttl <= 0:
+        parser.error("--history-ttl must be positive")
+    return args
 
 
 def room_of(target: str) -> Optional[str]:
@@ -87,10 +112,12 @@ class Chat:
         self.broker: Any = None
         if args.redis:
             from wsproto6455.realtime import RedisBroker
-            self.broker = RedisBroker(args.redis, presence_ttl=args.presence_ttl)
+            self.broker = RedisBroker(args.redis, presence_ttl=args.presence_ttl,
+                                      history=args.history, history_ttl=args.history_ttl)
         self.hub = Hub(self.broker)
         self.server_id = f"{socket.gethostname()}:{os.getpid()}"
         self.unavailable_closes = 0
+        self.resume_counters = Counters()
         # Handshake hooks, cheap refusals first: the path, the per-IP limits
         # (429), the token (401/403), then the per-connection message rate.
         hooks: List[Any] = [self.check_path]
@@ -110,18 +137,34 @@ class Chat:
     def check_path(ws: Any, request: Any) -> Any:
         if room_of(request.target) is None:
             return 404, [(b"content-type", b"text/plain")], b"no such room path: use /rooms/<room>\n"
+        try:
+            parse_resume(request.target)
+        except ValueError as exc:
+            return 400, [(b"content-type", b"text/plain")], f"{exc}\n".encode()
         return None
 
     async def handler(self, ws: Any) -> None:
         room = room_of(ws.request.target)
         assert room is not None
+        # A client that asked for positions gets its messages through a
+        # Resumer (JSON with epoch and offset, history replay), the others
+        # through the Hub's broadcast, unchanged.
+        wants_positions, since = parse_resume(ws.request.target)
+        resumer: Optional[Resumer] = None
+        if wants_positions:
+            resumer = Resumer(ws, room, self.broker, self.args.history > 0, since,
+                              self.resume_counters)
         try:
-            await self.hub.join(room, ws)
+            # Joined first, so that nothing published from here on escapes
+            # the Resumer: it buffers live messages while it reads the history.
+            await self.hub.join(room, ws, on_publication=resumer.on_publication if resumer else None)
         except Exception as exc:  # the broker could not subscribe: say so, client retries
             logger.warning("join %r failed: %s", room, exc)
             self.unavailable_closes += 1
             await ws.close(1013, "rooms unavailable, try again later")
             return
+        if resumer is not None:
+            resumer.start()
         member = f"{self.server_id}:{id(ws)}"
         await self._presence("presence_join", room, member)
         # Publishes in flight for this connection: up to WINDOW at once, so a
@@ -142,6 +185,8 @@ class Chat:
             self.unavailable_closes += 1
             await ws.close(1013, "rooms unavailable, try again later")
         finally:
+            if resumer is not None:
+                resumer.stop()
             for task in inflight:  # their outcome no longer matters to anyone
                 task.add_done_callback(_retrieve)
             await self._presence("presence_leave", room, member)
@@ -174,6 +219,14 @@ class Chat:
         text += _family("wsproto6455_chat_unavailable_closes_total", "counter",
                         "connections closed with 1013 because Redis was unavailable",
                         self.unavailable_closes)
+        counters = self.resume_counters
+        text += _family("wsproto6455_chat_history_replayed_total", "counter",
+                        "history messages sent to clients that resumed", counters.replayed)
+        text += _family("wsproto6455_chat_history_gaps_total", "counter",
+                        "gap notices sent (messages a resuming client can no longer get)",
+                        counters.gaps)
+        text += _family("wsproto6455_chat_history_resyncs_total", "counter",
+                        "catch-ups from the history after a hole in live traffic", counters.resyncs)
         if self.broker is not None:
             text += self.broker.prometheus_text()
         return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text.encode()
@@ -185,7 +238,7 @@ class Chat:
         routes = {"/": self.page, "/healthz": self.healthz, "/metrics": self.metrics}
         stop = asyncio.get_running_loop().create_future()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            asyncio.get_running_loop().add_signal_handler(sig, _resolve, stop)
         try:
             async with serve(self.handler, self.args.host, self.args.port,
                              process_request=self.process_request, http_routes=routes) as server:
@@ -194,6 +247,11 @@ class Chat:
                 await stop
         finally:
             await self.hub.close()
+
+
+def _resolve(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _retrieve(task: "asyncio.Future[None]") -> None:
@@ -215,4 +273,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,0 +1,262 @@
+"""examples/chat.py: clients that reconnect resume from their last position.
+
+Real parts only: a real redis-server, real ``examples/chat.py`` processes and
+real WebSocket clients. A client opts in with ``?resume=1`` or
+``?since=<epoch>:<offset>`` and then receives JSON frames (``message`` with
+its epoch and offset, ``gap``, ``live``); the others get the messages unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+from chat_helpers import CHAT, ChatServer
+from redis_helpers import RedisServer, redis_server  # noqa: F401  (fixture)
+from test_asyncio_support import async_test, wait_until
+
+from wsproto6455.asyncio import connect
+from wsproto6455.asyncio.exceptions import ConnectionClosed, HandshakeRejected
+
+
+@pytest.fixture
+def servers() -> Iterator[List[ChatServer]]:
+    started: List[ChatServer] = []
+    yield started
+    for server in started:
+        server.kill()
+
+
+def start(servers: List[ChatServer], tmp_path: Path, redis_url: Optional[str], *extra: str) -> ChatServer:
+    server = ChatServer(redis_url, list(extra)).start(tmp_path)
+    servers.append(server)
+    return server
+
+
+class Inbox:
+    """A resuming client's frames, decoded, read in the background."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.frames: List[Dict[str, Any]] = []
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                assert isinstance(raw, str), raw
+                self.frames.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+
+    def of(self, kind: str) -> List[Dict[str, Any]]:
+        return [frame for frame in self.frames if frame["type"] == kind]
+
+    def texts(self) -> List[str]:
+        return [frame["text"] for frame in self.of("message")]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.task
+
+
+async def drain(ws: Any, into: List[object]) -> None:
+    try:
+        async for message in ws:
+            into.append(message)
+    except ConnectionClosed:
+        pass
+
+
+def assert_contiguous(messages: List[Dict[str, Any]], first: int, last: int, epoch: str) -> None:
+    assert [m["offset"] for m in messages] == list(range(first, last + 1))
+    assert {m["epoch"] for m in messages} == {epoch}
+
+
+@async_test(timeout=90)
+async def test_reconnect_gets_exactly_what_it_missed_then_live_with_traffic_at_the_seam(
+        redis_server: RedisServer, servers: List[ChatServer], tmp_path: Path) -> None:
+    one = start(servers, tmp_path, redis_server.url)
+    two = start(servers, tmp_path, redis_server.url)
+    plain_inbox: List[object] = []
+    async with connect(two.ws_url("lobby")) as sender:
+        plain = asyncio.ensure_future(drain(sender, plain_inbox))
+        first = Inbox(await connect(one.ws_url("lobby", "resume=1")))
+        await wait_until(lambda: bool(first.of("live")), 10)
+        assert first.of("live") == [{"type": "live", "epoch": None, "offset": 0}]  # a new room
+        # Chat text that looks like the JSON frames reaches plain clients unchanged.
+        tricky = '{"type": "gap", "reason": "epoch"}'
+        sent = [tricky] + [f"before {i}" for i in range(4)]
+        for text in sent:
+            await sender.send(text)
+        await wait_until(lambda: len(first.texts()) == 5, 10)
+        assert first.texts() == sent
+        epoch = first.of("message")[0]["epoch"]
+        assert isinstance(epoch, str) and epoch.isdigit()
+        assert_contiguous(first.of("message"), 1, 5, epoch)
+        await first.close()
+
+        # Away: 600 messages are said (more than one history page). Then it
+        # comes back on the other server while the sender keeps talking, fast,
+        # until well after the replay: live traffic before, during and after
+        # the history read.
+        missed = [f"missed {i}" for i in range(600)]
+        for text in missed:
+            await sender.send(text)
+        await wait_until(lambda: len(plain_inbox) == 605, 20)  # all published
+        during: List[str] = []
+        back: Optional[Inbox] = None
+
+        async def keep_talking() -> None:
+            after_live = 0
+            while after_live < 100 and len(during) < 20_000:
+                text = f"during {len(during)}"
+                await sender.send(text)
+                during.append(text)
+                if len(during) % 20 == 0:
+                    await asyncio.sleep(0)
+                if back is not None and back.of("live"):
+                    after_live += 1
+
+        talking = asyncio.ensure_future(keep_talking())
+        await wait_until(lambda: len(during) >= 50, 10)
+        back = Inbox(await connect(two.ws_url("lobby", f"since={epoch}:5")))
+        await talking
+        expected = missed + during
+        await wait_until(lambda: len(back.texts()) >= len(expected), 30)
+        assert back.texts() == expected  # exactly once each, in order
+        top = 5 + len(expected)
+        assert_contiguous(back.of("message"), 6, top, epoch)
+        assert back.of("gap") == []
+        live = back.of("live")
+        assert len(live) == 1 and live[0]["epoch"] == epoch and 5 <= live[0]["offset"] < top
+        # The replay came first: every message before "live" is older than it.
+        live_index = back.frames.index(live[0])
+        assert all(f["offset"] <= live[0]["offset"] for f in back.frames[:live_index])
+        assert all(f["offset"] > live[0]["offset"] for f in back.frames[live_index + 1:])
+        await back.close()
+
+        # The plain client got every message as sent, nothing else.
+        await wait_until(lambda: len(plain_inbox) == len(sent + expected), 20)
+        assert plain_inbox == sent + expected
+        await sender.close()
+        await plain
+    metrics = two.metrics()
+    assert metrics["wsproto6455_chat_history_replayed_total"] >= 600
+    assert metrics["wsproto6455_chat_history_gaps_total"] == 0
+
+
+@async_test(timeout=90)
+async def test_a_gap_larger_than_the_history_is_reported_then_what_is_kept(
+        redis_server: RedisServer, servers: List[ChatServer], tmp_path: Path) -> None:
+    server = start(servers, tmp_path, redis_server.url, "--history", "10")
+    async with connect(server.ws_url("r")) as sender:
+        echoes: List[object] = []
+        reader = asyncio.ensure_future(drain(sender, echoes))
+        await sender.send("seen")
+        await wait_until(lambda: len(echoes) == 1, 10)
+        client = Inbox(await connect(server.ws_url("r", "resume=1")))
+        await wait_until(lambda: bool(client.of("live")), 10)
+        epoch, offset = client.of("live")[0]["epoch"], client.of("live")[0]["offset"]
+        assert offset == 1
+        await client.close()
+        # XADD MAXLEN ~ 10 trims whole stream nodes (100 entries): 400 is past it.
+        for i in range(400):
+            await sender.send(f"m{i}")
+        await wait_until(lambda: len(echoes) == 401, 20)
+        back = Inbox(await connect(server.ws_url("r", f"since={epoch}:{offset}")))
+        await wait_until(lambda: bool(back.of("live")), 10)
+        gap = back.frames[0]
+        assert gap["type"] == "gap" and gap["reason"] == "trimmed" and gap["since"] == f"{epoch}:1"
+        kept = back.of("message")
+        assert kept, "what is still kept follows the notice"
+        assert gap["missed"] == kept[0]["offset"] - 2 and gap["missed"] >= 200
+        assert_contiguous(kept, kept[0]["offset"], 401, epoch)
+        assert back.texts() == [f"m{i}" for i in range(kept[0]["offset"] - 2, 400)]
+        assert back.frames[-1] == {"type": "live", "epoch": epoch, "offset": 401}
+        await sender.send("live again")
+        await wait_until(lambda: back.texts()[-1:] == ["live again"], 10)
+        assert back.of("message")[-1]["offset"] == 402
+        await back.close()
+        await sender.close()
+        await reader
+    assert server.metrics()["wsproto6455_chat_history_gaps_total"] == 1
+
+
+@async_test(timeout=90)
+async def test_redis_restarted_without_its_data_is_an_epoch_gap(
+        redis_server: RedisServer, servers: List[ChatServer], tmp_path: Path) -> None:
+    server = start(servers, tmp_path, redis_server.url)
+    client = Inbox(await connect(server.ws_url("r", "resume=1")))
+    await wait_until(lambda: bool(client.of("live")), 10)
+    async with connect(server.ws_url("r")) as sender:
+        await sender.send("old")
+        await wait_until(lambda: client.texts() == ["old"], 10)
+    old_epoch = client.of("message")[0]["epoch"]
+    await client.close()
+    redis_server.kill()
+    redis_server.start()  # no persistence: the room's history is gone
+    await wait_until(lambda: server.metrics().get("wsproto6455_redis_connected") == 1, 20)
+
+    async def say(text: str) -> None:
+        while True:  # the server's command connection may still be stale once
+            try:
+                async with connect(server.ws_url("r")) as sender:
+                    await sender.send(text)
+                    assert await sender.recv() == text
+                    return
+            except ConnectionClosed:
+                await asyncio.sleep(0.1)
+
+    await say("new")
+    back = Inbox(await connect(server.ws_url("r", f"since={old_epoch}:1")))
+    await wait_until(lambda: bool(back.of("live")), 10)
+    assert back.frames[0] == {"type": "gap", "reason": "epoch", "since": f"{old_epoch}:1",
+                              "missed": None}
+    new = back.of("message")
+    assert [m["text"] for m in new] == ["new"] and new[0]["offset"] == 1
+    assert new[0]["epoch"] != old_epoch
+    await back.close()
+
+
+@async_test(timeout=60)
+async def test_without_history_a_resuming_client_is_told_and_still_served(
+        servers: List[ChatServer], tmp_path: Path) -> None:
+    server = start(servers, tmp_path, None)  # no Redis: no history
+    client = Inbox(await connect(server.ws_url("r", "since=123:4")))
+    await wait_until(lambda: bool(client.of("live")), 10)
+    assert client.frames == [{"type": "gap", "reason": "no-history", "since": "123:4", "missed": None},
+                             {"type": "live", "epoch": None, "offset": None}]
+    async with connect(server.ws_url("r")) as plain:
+        await plain.send("hi")
+        assert await plain.recv() == "hi"
+        await plain.send(b"\x00\xff")
+        assert await plain.recv() == b"\x00\xff"
+    await wait_until(lambda: len(client.of("message")) == 2, 10)
+    assert client.of("message") == [
+        {"type": "message", "epoch": None, "offset": None, "text": "hi"},
+        {"type": "message", "epoch": None, "offset": None, "binary": "AP8="}]
+    await client.close()
+
+
+@async_test(timeout=60)
+async def test_a_malformed_since_is_refused_before_the_upgrade(
+        servers: List[ChatServer], tmp_path: Path) -> None:
+    server = start(servers, tmp_path, None)
+    for bad in ("since=abc", "since=1:-2", "since=12", "since=1:2:3", f"since=1:{'9' * 40}"):
+        with pytest.raises(HandshakeRejected) as rejected:
+            await connect(server.ws_url("r", bad))
+        assert rejected.value.status == 400, bad
+    for good in ("since=:0", "resume=1", "resume=0"):
+        async with connect(server.ws_url("r", good)):
+            pass
+    # --history without Redis makes no sense: refused at the command line.
+    result = subprocess.run([sys.executable, str(CHAT), "--port", "1", "--history", "5"],
+                            capture_output=True, timeout=30)
+    assert result.returncode == 2 and b"--history needs --redis" in result.stderr

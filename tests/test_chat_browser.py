@@ -4,8 +4,10 @@ processes sharing one redis-server see each other's messages."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, List
 
@@ -92,16 +94,71 @@ def test_the_page_shows_the_connection_state_and_reconnects(
     one, two = two_servers
     page = browser.new_page()  # type: ignore[attr-defined]
     join(page, one, "carol", "r")
+    other = browser.new_page()  # type: ignore[attr-defined]
+    join(other, two, "dave", "r")
+    say(other, "before")
+    page.wait_for_function("() => document.querySelectorAll('#messages li').length === 1",
+                           timeout=10_000)
     port = one.port
     one.kill()  # the page's server dies: the indicator says so, and it keeps retrying
     page.wait_for_selector("#status.reconnecting", timeout=10_000)
     assert page.is_disabled("#send")
+    say(other, "while you were away 1")  # said while the page is disconnected
+    say(other, "while you were away 2")
+    other.wait_for_function("() => document.querySelectorAll('#messages li').length === 3",
+                            timeout=10_000)
     restarted = ChatServer(one.redis_url, port=port).start(tmp_path)
     two_servers.append(restarted)
     page.wait_for_selector("#status.connected", timeout=20_000)
-    other = browser.new_page()  # type: ignore[attr-defined]
-    join(other, two, "dave", "r")
     say(other, "welcome back")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#messages li')].some(li => li.textContent === 'dave: welcome back')",
         timeout=10_000)
+    # It resumed from its last position: what it missed, once, in order, then live.
+    assert messages(page) == ["dave: before", "dave: while you were away 1",
+                              "dave: while you were away 2", "dave: welcome back"]
+    assert page.eval_on_selector_all("#messages li.gap", "items => items.length") == 0
+
+
+def test_the_page_shows_a_notice_when_it_missed_more_than_the_history(
+        browser: object, redis_server: RedisServer, tmp_path: Path) -> None:
+    server = ChatServer(redis_server.url, ["--history", "10"]).start(tmp_path)
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        join(page, server, "erin", "r")
+        say(page, "hello")
+        page.wait_for_function("() => document.querySelectorAll('#messages li').length === 1",
+                               timeout=10_000)
+        port = server.port
+        server.kill()
+        page.wait_for_selector("#status.reconnecting", timeout=10_000)
+        # Others talk through another server while the page's is down.
+        other = ChatServer(redis_server.url, ["--history", "10"]).start(tmp_path)
+
+        async def flood() -> None:  # past XADD MAXLEN ~ 10 (whole nodes of 100 are trimmed)
+            from wsproto6455.asyncio import connect
+            async with connect(other.ws_url("r")) as ws:
+                for i in range(400):
+                    await ws.send(f"flood {i}")
+                for _ in range(400):
+                    await ws.recv()
+
+        try:
+            with ThreadPoolExecutor(1) as pool:  # playwright's sync API owns this thread's loop
+                pool.submit(asyncio.run, flood()).result(timeout=60)
+        finally:
+            other.kill()
+        server = ChatServer(redis_server.url, ["--history", "10"], port=port).start(tmp_path)
+        page.wait_for_selector("#messages li.gap", timeout=20_000)
+        notice = page.text_content("#messages li.gap")
+        assert "no longer kept" in notice and "missing" in notice
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages li')].some(li => li.textContent === 'flood 399')",
+            timeout=10_000)
+        seen = messages(page)
+        assert seen[0] == "erin: hello" and seen[1] == notice
+        kept = seen[2:]  # the kept tail, in order, up to the last one
+        first = int(kept[0].split()[1])
+        assert kept == [f"flood {i}" for i in range(first, 400)] and first > 0
+    finally:
+        server.kill()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from chat_helpers import CHAT, ChatServer
-from redis_helpers import RedisServer, redis_server  # noqa: F401  (fixture)
+from redis_helpers import RedisServer, redis_server, skip_or_fail  # noqa: F401  (fixture)
 from test_asyncio_support import async_test, wait_until
 
 from wsproto6455.asyncio import connect
@@ -262,3 +264,70 @@ async def test_a_malformed_since_is_refused_before_the_upgrade(
     result = subprocess.run([sys.executable, str(CHAT), "--port", "1", "--history", "5"],
                             capture_output=True, timeout=30)
     assert result.returncode == 2 and b"--history needs --redis" in result.stderr
+
+
+def pubsub_addresses_of(pid: int, redis: RedisServer) -> List[str]:
+    """The client addresses of ``pid``'s subscriber connections to ``redis``
+    (``ss`` maps sockets to processes; CLIENT LIST marks subscribers)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{redis.port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    mine = set()
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            mine.add(re.findall(r"127\.0\.0\.1:\d+", line)[0])
+    subscribers = []
+    for line in redis.cli("CLIENT", "LIST").splitlines():
+        fields = dict(field.split("=", 1) for field in line.split() if "=" in field)
+        if fields.get("addr") in mine and (int(fields.get("sub", "0")) or int(fields.get("ssub", "0") or 0)):
+            subscribers.append(fields["addr"])
+    return subscribers
+
+
+@async_test(timeout=90)
+async def test_messages_lost_by_pubsub_are_filled_from_the_history(
+        redis_server: RedisServer, servers: List[ChatServer], tmp_path: Path) -> None:
+    if shutil.which("ss") is None:
+        skip_or_fail("ss (iproute2) is not installed")
+    one = start(servers, tmp_path, redis_server.url)
+    two = start(servers, tmp_path, redis_server.url)
+    client = Inbox(await connect(two.ws_url("r", "resume=1")))
+    await wait_until(lambda: bool(client.of("live")), 10)
+    assert two.process is not None
+    sent: List[str] = []
+    echoes: List[object] = []
+    stop = asyncio.Event()
+    async with connect(one.ws_url("r")) as sender:
+        reader = asyncio.ensure_future(drain(sender, echoes))
+
+        async def talk() -> None:
+            while not stop.is_set() and len(sent) < 5_000:
+                text = f"m{len(sent)}"
+                await sender.send(text)
+                sent.append(text)
+                await asyncio.sleep(0.001)
+
+        talking = asyncio.ensure_future(talk())
+        # Server two's pub/sub connection is killed until one of the holes
+        # it leaves has been seen (Redis does not keep what a subscriber
+        # misses while it reconnects; the history does).
+        for _ in range(10):
+            await wait_until(lambda: bool(pubsub_addresses_of(two.process.pid, redis_server)), 10)
+            for address in pubsub_addresses_of(two.process.pid, redis_server):
+                redis_server.cli("CLIENT", "KILL", "ADDR", address)
+            await asyncio.sleep(0.3)
+            if two.metrics()["wsproto6455_chat_history_resyncs_total"] >= 1:
+                break
+        await asyncio.sleep(0.1)  # live traffic after the last resync
+        stop.set()
+        await talking
+        await wait_until(lambda: len(echoes) == len(sent), 20)  # server one lost nothing
+        await wait_until(lambda: client.texts()[-1:] == sent[-1:], 20)
+        assert client.texts() == sent  # every message once, in order
+        assert_contiguous(client.of("message"), 1, len(sent), client.of("message")[0]["epoch"])
+        assert client.of("gap") == []
+        metrics = two.metrics()
+        assert metrics["wsproto6455_chat_history_resyncs_total"] >= 1
+        assert metrics["wsproto6455_redis_reconnects_total"] >= 1
+        await sender.close()
+        await reader
+    await client.close()

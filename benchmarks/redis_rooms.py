@@ -12,7 +12,9 @@ process (wsproto6455.asyncio). Figures:
    each of servers 1, 2 and 3; a message carries its send time
    (``time.perf_counter_ns``, one clock for every process on Linux).
    The floor, measured in the same run: Redis alone, a PUBLISH at the same
-   rate to a subscriber connection (no WebSocket, no server).
+   rate to a subscriber connection (no WebSocket, no server). The servers
+   run with ``--history 0`` (pub/sub alone); one more row runs the chat as
+   it ships, with history (a Lua script per publish).
 2. Deliveries per second with 3,000 clients over the 3 servers, one room,
    senders publishing as fast as the servers deliver (64 unechoed each).
 3. Each server's bytes from Redis against the rooms it hosts (100 rooms, all
@@ -325,6 +327,12 @@ async def run(args: argparse.Namespace) -> str:
                       for s, before in zip(servers, reconnects_before)]
         hosted = (1, 10, 100)
         routed = await routing(servers, 100, 5 if args.quick else 20, hosted)
+        # The chat as it ships: history on (one Lua script per publish: XADD, PUBLISH).
+        for server in servers:
+            server.stop()
+        servers = [ChatServer(redis.url).start(log_dir) for _ in range(3)]
+        with_history = [v for values in (await end_to_end(servers, count, args.rate)).values()
+                        for v in values]
 
         import redis as redis_py
         out.append("## Rooms across processes through Redis (issue 14)\n")
@@ -350,6 +358,10 @@ async def run(args: argparse.Namespace) -> str:
         out.append(row(["end to end, all three servers", len(all_e2e),
                         f"{percentile(all_e2e, .5):.3f}", f"{percentile(all_e2e, .99):.3f}",
                         f"{max(all_e2e):.3f}"]))
+        out.append(row(["end to end, all three servers, with history (the chat's default "
+                        "`--history 1000`)", len(with_history),
+                        f"{percentile(with_history, .5):.3f}", f"{percentile(with_history, .99):.3f}",
+                        f"{max(with_history):.3f}"]))
         out.append(f"\n### Deliveries per second, {clients:,} clients over 3 servers, one room\n")
         out.append(f"3 senders (one per server) published {sent:,} messages in the window; "
                    f"the {clients:,} receiving clients got {delivered:,} frames: "

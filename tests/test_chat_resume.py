@@ -204,6 +204,9 @@ async def test_redis_restarted_without_its_data_is_an_epoch_gap(
         await wait_until(lambda: client.texts() == ["old"], 10)
     old_epoch = client.of("message")[0]["epoch"]
     await client.close()
+    # This one stays connected through the restart.
+    stays = Inbox(await connect(server.ws_url("r", f"since={old_epoch}:1")))
+    await wait_until(lambda: bool(stays.of("live")), 10)
     redis_server.kill()
     redis_server.start()  # no persistence: the room's history is gone
     await wait_until(lambda: server.metrics().get("wsproto6455_redis_connected") == 1, 20)
@@ -227,6 +230,15 @@ async def test_redis_restarted_without_its_data_is_an_epoch_gap(
     assert [m["text"] for m in new] == ["new"] and new[0]["offset"] == 1
     assert new[0]["epoch"] != old_epoch
     await back.close()
+    # The connected one saw the new epoch arrive live: told, then served.
+    await wait_until(lambda: stays.texts() == ["new"], 10)
+    assert stays.frames == [
+        {"type": "live", "epoch": old_epoch, "offset": 1},
+        {"type": "gap", "reason": "epoch", "since": f"{old_epoch}:1", "missed": None},
+        new[0],
+        {"type": "live", "epoch": new[0]["epoch"], "offset": 1}]
+    assert server.metrics()["wsproto6455_chat_history_resyncs_total"] == 1
+    await stays.close()
 
 
 @async_test(timeout=60)

@@ -201,6 +201,8 @@ async def test_subscribe_while_down_raises_and_is_made_on_reconnect(redis_server
             await a.subscribe("late")
         redis_server.start()
         await wait_until(lambda: numsub(redis_server, room_keys("ws:", "late").channel) == 1, timeout=10)
+        # The publish connection follows the listener at once (no backoff of its own left).
+        await wait_until(lambda: a.state == "connected", timeout=2)
         await a.publish("late", "hi")
         await wait_until(lambda: inbox.data("late") == ["hi"])
     finally:
@@ -402,3 +404,24 @@ async def test_a_room_whose_slot_moves_follows_it_to_the_new_node(redis_cluster:
     finally:
         await a.close()
         await b.close()
+
+
+@async_test(timeout=40)
+async def test_when_one_connection_is_back_the_other_follows_at_once(redis_server: RedisServer) -> None:
+    """The listener and the publisher back off on their own; the first that
+    gets through wakes the other instead of letting it sleep out its delay."""
+    import time as clock
+    a, _ = await started(redis_server.url, backoff_base=3.0, backoff_cap=3.0)
+    try:
+        redis_server.kill()
+        await wait_until(lambda: a.state == "reconnecting")
+        await asyncio.sleep(0.5)  # both are now in a backoff of up to 3 s
+        redis_server.start()
+        shard = next(iter(a._shards.values()))
+        connections = (shard.listener, shard.publisher)
+        await wait_until(lambda: any(c.state == "connected" for c in connections), timeout=15)
+        first_back = clock.monotonic()
+        await wait_until(lambda: all(c.state == "connected" for c in connections), timeout=15)
+        assert clock.monotonic() - first_back < 0.5
+    finally:
+        await a.close()

@@ -380,6 +380,10 @@ class RedisBroker:
             backoff_base=self._backoff[0], backoff_cap=self._backoff[1],
             ping_interval=self._ping_interval, connect_timeout=self._connect_timeout,
         )
+        # When one of the node's connections gets through, the other need not
+        # wait out its backoff.
+        listener.on_back = publisher.retry_now
+        publisher.on_back = listener.retry_now
         shard = _Shard(endpoint, self._client(endpoint), publisher, listener)
         self._shards[endpoint.name] = shard
         publisher.start()

@@ -21,7 +21,7 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from .resp import ProtocolViolation, RedisReplyError, Reply, RespParser, encode_command
 
@@ -92,9 +92,12 @@ class SupervisedConnection:
         self._writer: Optional[asyncio.StreamWriter] = None
         self._task: Optional["asyncio.Task[None]"] = None
         self._connected = asyncio.Event()
+        self._retry_now = asyncio.Event()
         self._last_read = 0.0
         self._watchdog: Optional[asyncio.TimerHandle] = None
         self._silence: Optional[str] = None
+        #: Called when a lost connection is back (the broker wakes the node's other one).
+        self.on_back: Optional[Callable[[], None]] = None
         self.state = CONNECTING
         self.reconnects = 0
         self.bytes_received = 0
@@ -112,6 +115,12 @@ class SupervisedConnection:
             return True
         except asyncio.TimeoutError:
             return False
+
+    def retry_now(self) -> None:
+        """Cut the backoff short: the node is known to be back (its other
+        connection just got through)."""
+        if self.state != CONNECTED:
+            self._retry_now.set()
 
     async def close(self) -> None:
         self.state = CLOSED
@@ -135,6 +144,8 @@ class SupervisedConnection:
 
     async def _on_reconnected(self) -> None:
         """Runs when a connection is up again after a loss."""
+        if self.on_back is not None:
+            self.on_back()
 
     # -- the supervised loop ----------------------------------------------
 
@@ -162,7 +173,12 @@ class SupervisedConnection:
                                self.role, self.endpoint.name, self.last_error)
             self.state = RECONNECTING
             self.reconnects += 1
-            await asyncio.sleep(full_jitter(failures, self._backoff_base, self._backoff_cap))
+            self._retry_now.clear()
+            try:
+                await asyncio.wait_for(self._retry_now.wait(),
+                                       full_jitter(failures, self._backoff_base, self._backoff_cap))
+            except asyncio.TimeoutError:
+                pass
             failures += 1
 
     async def _session(self) -> bool:

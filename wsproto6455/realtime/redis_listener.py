@@ -108,6 +108,7 @@ class Listener(SupervisedConnection):
             writer.write(encode_command(self._subscribe_cmd, *self.channels))
 
     async def _on_reconnected(self) -> None:
+        await super()._on_reconnected()
         if self._on_reconnect is not None:
             await self._on_reconnect()  # e.g. drop the command pool's dead connections
         logger.info("redis listener %s: %d channels resubscribed",

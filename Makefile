@@ -39,6 +39,7 @@ conformance: install
 	$(BIN)/python autobahn/run.py $(ARGS)
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:

@@ -115,17 +115,21 @@ class Resumer:
         self.catching_up = True  # buffer until start() has read the history
         self.buffer: Deque[Publication] = deque()
         self.task: Optional["asyncio.Task[None]"] = None
+        self.stopped = False
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._catch_up(initial=True))
 
     def stop(self) -> None:
+        self.stopped = True  # the Hub may still call on_publication until the socket is closed
         if self.task is not None:
             self.task.cancel()
 
     # -- live traffic (the Hub's callback: synchronous, never waits)
 
     def on_publication(self, publication: Publication) -> None:
+        if self.stopped:
+            return
         if self.catching_up:
             if len(self.buffer) >= MAX_BUFFER:
                 # Everything buffered is in the history too: drop it and let

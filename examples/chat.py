@@ -44,7 +44,7 @@ import signal
 import socket
 from pathlib import Path
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
 from wsproto6455.asyncio import serve
@@ -115,6 +115,12 @@ class Chat:
             self.broker = RedisBroker(args.redis, presence_ttl=args.presence_ttl,
                                       history=args.history, history_ttl=args.history_ttl)
         self.hub = Hub(self.broker)
+        # Resuming connections per room: caught up at once when this server's
+        # subscription comes back after a loss (what was said meanwhile is
+        # only in the history), not at the room's next message.
+        self.resumers: Dict[str, Set[Resumer]] = {}
+        if self.broker is not None:
+            self.broker.on_resubscribed = self.resync
         self.server_id = f"{socket.gethostname()}:{os.getpid()}"
         self.unavailable_closes = 0
         self.resume_counters = Counters()
@@ -165,6 +171,7 @@ class Chat:
             return
         if resumer is not None:
             resumer.start()
+            self.resumers.setdefault(room, set()).add(resumer)
         member = f"{self.server_id}:{id(ws)}"
         await self._presence("presence_join", room, member)
         # Publishes in flight for this connection: up to WINDOW at once, so a
@@ -187,9 +194,20 @@ class Chat:
         finally:
             if resumer is not None:
                 resumer.stop()
+                resumers = self.resumers.get(room)
+                if resumers is not None:
+                    resumers.discard(resumer)
+                    if not resumers:
+                        del self.resumers[room]
             for task in inflight:  # their outcome no longer matters to anyone
                 task.add_done_callback(_retrieve)
             await self._presence("presence_leave", room, member)
+
+    def resync(self, rooms: List[str]) -> None:
+        """The broker's ``on_resubscribed``."""
+        for room in rooms:
+            for resumer in list(self.resumers.get(room, ())):
+                resumer.resync()
 
     async def _presence(self, method: str, room: str, member: str) -> None:
         if self.broker is None:

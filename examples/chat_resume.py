@@ -125,6 +125,16 @@ class Resumer:
         if self.task is not None:
             self.task.cancel()
 
+    def resync(self) -> None:
+        """This server's subscription was lost and is back: what was said
+        meanwhile reached Redis' history but not us. Catch up from the last
+        position sent (the live messages are held meanwhile, as at the start)."""
+        if self.stopped or self.catching_up or not self.history:
+            return
+        self.counters.resyncs += 1
+        self.catching_up = True
+        self.task = asyncio.ensure_future(self._catch_up(initial=False))
+
     # -- live traffic (the Hub's callback: synchronous, never waits)
 
     def on_publication(self, publication: Publication) -> None:

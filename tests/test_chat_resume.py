@@ -343,3 +343,39 @@ async def test_messages_lost_by_pubsub_are_filled_from_the_history(
         await sender.close()
         await reader
     await client.close()
+
+
+@async_test(timeout=60)
+async def test_after_pubsub_comes_back_a_resuming_client_catches_up_without_waiting_for_traffic(
+        redis_server: RedisServer, servers: List[ChatServer], tmp_path: Path) -> None:
+    """What was said while the server's subscription was down reaches the
+    client at once from the history, though nobody says anything after."""
+    if shutil.which("ss") is None:
+        skip_or_fail("ss (iproute2) is not installed")
+    one = start(servers, tmp_path, redis_server.url)
+    two = start(servers, tmp_path, redis_server.url)
+    client = Inbox(await connect(two.ws_url("r", "resume=1")))
+    await wait_until(lambda: bool(client.of("live")), 10)
+    assert two.process is not None
+    echoes: List[object] = []
+    async with connect(one.ws_url("r")) as sender:
+        reader = asyncio.ensure_future(drain(sender, echoes))
+        await sender.send("before")
+        await wait_until(lambda: client.texts() == ["before"], 10)
+        await wait_until(lambda: bool(pubsub_addresses_of(two.process.pid, redis_server)), 10)
+        for address in pubsub_addresses_of(two.process.pid, redis_server):
+            redis_server.cli("CLIENT", "KILL", "ADDR", address)
+        # A short burst while server two reconnects (its backoff starts at up
+        # to 50 ms), then silence: no later message can reveal a hole.
+        burst = [f"during {i}" for i in range(3)]
+        for text in burst:
+            await sender.send(text)
+        await wait_until(lambda: len(echoes) == 4, 10)
+        await wait_until(lambda: client.texts() == ["before"] + burst, 10)
+        assert_contiguous(client.of("message"), 1, 4, client.of("message")[0]["epoch"])
+        # The catch-up came from the reconnect itself, not from a hole.
+        await wait_until(lambda: two.metrics()["wsproto6455_redis_reconnects_total"] >= 1, 10)
+        assert two.metrics()["wsproto6455_chat_history_resyncs_total"] >= 1
+        await sender.close()
+        await reader
+    await client.close()

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -167,6 +167,12 @@ class RedisBroker:
         self._topology_task: Optional["asyncio.Task[None]"] = None
         self._topology_stale = False
         self._local_presence: Dict[str, Dict[str, str]] = {}
+        #: ``callback(rooms)``, called when the pub/sub connection that serves
+        #: ``rooms`` is back after a loss: what was published to them
+        #: meanwhile did not reach this server (at most once), but is in the
+        #: history, for clients that resume (``examples/chat.py`` catches its
+        #: resuming clients up at once instead of at the room's next message).
+        self.on_resubscribed: Optional[Callable[[List[str]], None]] = None
         self._started = False
         self._closed = False
         # counters (see stats())
@@ -372,7 +378,7 @@ class RedisBroker:
             backoff_base=self._backoff[0], backoff_cap=self._backoff[1],
             ping_interval=self._ping_interval, connect_timeout=self._connect_timeout,
             on_moved=self._schedule_topology_refresh,
-            on_reconnect=lambda: self._reset_pool(endpoint.name),
+            on_reconnect=lambda: self._listener_back(endpoint.name),
         )
         publisher = Publisher(
             endpoint, db=self._db, scripts=[PUBLISH_WITH_HISTORY] if self.history_size > 0 else [],
@@ -390,13 +396,22 @@ class RedisBroker:
         listener.start()
         return shard
 
-    async def _reset_pool(self, name: str) -> None:
-        """After Redis came back, the pooled command connections are dead
-        sockets; drop them so the next history read or presence refresh does
-        not fail on one."""
+    async def _listener_back(self, name: str) -> None:
+        """A node's pub/sub connection is back, its rooms resubscribed.
+
+        The pooled command connections are dead sockets after a restart:
+        dropped, so the next history read or presence refresh does not fail
+        on one. Then ``on_resubscribed`` learns which rooms may have missed
+        messages meanwhile."""
         shard = self._shards.get(name)
         if shard is not None:
             await shard.client.connection_pool.disconnect()
+        if self.on_resubscribed is not None:
+            rooms = [room for room, node in self._room_shard.items() if node == name]
+            try:
+                self.on_resubscribed(rooms)
+            except Exception:
+                logger.exception("on_resubscribed callback failed")
 
     def _shard_for(self, room: str) -> _Shard:
         if not self.cluster:

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .cpu_share import CpuShare
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- realtime:begin -->", "<!-- realtime:end -->"
 SIZES = {"200 B": 200, "2 KiB": 2048}
@@ -74,13 +76,14 @@ async def start_clients(port: int, count: int, deflate: bool, stalled: int = 0,
 
 
 async def stop_clients(proc: asyncio.subprocess.Process) -> None:
-    if proc.stdin is not None:
-        proc.stdin.close()
+    # communicate(): stdin closed (the clients' signal to stop), stdout read
+    # to its end, the exit awaited; so the pipes are closed before the loop
+    # is (else their transport complains when collected).
     try:
-        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(proc.communicate(), 30)
     except asyncio.TimeoutError:
         proc.kill()
-        await proc.wait()
+        await proc.communicate()
 
 
 async def settle(transports: Sequence[Any]) -> None:
@@ -229,7 +232,7 @@ def fmt_us(value: float) -> str:
 
 
 def render(cpu: Dict[int, Dict[Tuple[str, str], Dict[str, float]]], slow: Dict[str, Dict[str, Any]],
-           command: str) -> str:
+           command: str, cpu_share: str) -> str:
     import websockets
 
     import wsproto6455
@@ -240,6 +243,7 @@ def render(cpu: Dict[int, Dict[Tuple[str, str], Dict[str, float]]], slow: Dict[s
         f"- machine: {os.cpu_count()} CPUs, {platform.platform()}; CPython {platform.python_version()}; "
         f"wsproto6455 {wsproto6455.__version__} (speedups: {wsproto6455.SPEEDUPS}), websockets {websockets.__version__}",
         f"- command: `{command}`; produced by `benchmarks/broadcast.py` (see its docstring for the method)",
+        f"- {cpu_share}",
         "",
         "CPU time (user + system) per recipient of one broadcast over loopback, median of interleaved "
         "rounds; ratios to the floor (one prebuilt frame written to each transport) and to websockets' "
@@ -298,6 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = asyncio.run(slow_consumers(args.slow_one, args.slow_count))
         print(json.dumps(result))
         return 0
+    share = CpuShare()
     counts = args.connections or ([1000] if args.quick else [1000, 2000, 5000])
     rounds = 2 if args.quick else args.rounds
     cpu: Dict[int, Dict[Tuple[str, str], Dict[str, float]]] = {}
@@ -322,7 +327,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             row = slow[lib]
             print(f"slow consumers, {lib}: RSS +{row['growth'] / 2**20:.1f} MiB, "
                   f"{row['healthy_complete']}/45 healthy complete, CPU {row['cpu']:.1f} s", flush=True)
-    section = render(cpu, slow, "python -m benchmarks.broadcast " + " ".join(argv or sys.argv[1:]))
+    section = render(cpu, slow, "python -m benchmarks.broadcast " + " ".join(argv or sys.argv[1:]),
+                     share.describe())
     print(section)
     if args.markdown:
         write_section(Path(args.markdown), section)

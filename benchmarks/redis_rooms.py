@@ -42,6 +42,8 @@ from redis_helpers import start_server, stop_server  # noqa: E402
 
 from wsproto6455.asyncio import connect  # noqa: E402
 
+from .cpu_share import CpuShare  # noqa: E402
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
@@ -308,6 +310,7 @@ def row(cells: Sequence[object]) -> str:
 
 
 async def run(args: argparse.Namespace) -> str:
+    share = CpuShare()
     redis = start_server()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-redis-rooms-"))
     # --history 0: pub/sub alone, as the recorded figures (the chat keeps
@@ -344,7 +347,7 @@ async def run(args: argparse.Namespace) -> str:
                    "one redis-server and three `examples/chat.py --redis` processes on loopback, "
                    "clients in the benchmark process; shared machine: read ratios, not absolutes.\n")
         out.append(f"- load average (1 min) when the run ended: {os.getloadavg()[0]:.1f} on "
-                   f"{os.cpu_count()} CPUs (other processes included).\n")
+                   f"{os.cpu_count()} CPUs (other processes included); {share.describe()}.\n")
         out.append(f"### Delivery latency at {args.rate:,.0f} msg/s ({count:,} messages)\n")
         out.append(row(["path", "deliveries", "p50 ms", "p99 ms", "max ms"]))
         out.append(row(["---"] * 5))

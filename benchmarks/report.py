@@ -210,7 +210,7 @@ def _facts(meta: dict[str, Any]) -> list[str]:
         f"python: {m['python']}, zlib {m['zlib']}; wsproto6455 speedups built: {meta['speedups']}",
         f"versions: {versions}",
         f"mode: {meta['mode']}; command: {meta['command']}",
-    ]
+    ] + ([meta["cpu_share"]] if meta.get("cpu_share") else [])
 
 
 def text(meta: dict[str, Any], results: list[Result], pure_peers: list[Result], titles: dict[str, str],

@@ -28,6 +28,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from . import adapters, report
+from .cpu_share import CpuShare
 from .adapters import ours
 from .cases import FAMILIES, Context, Family
 from .harness import MODES, Result, add_ratios, note_for
@@ -98,6 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         families = [f for f in families if f.backend_bound]
     peers, missing = adapters.load()
     started = time.time()
+    cpu = CpuShare()
     results = _run_families(families, Context(mode, peers, pure_child=args.pure_child))
 
     speedups = _speedups()
@@ -119,6 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "duration_s": round(time.time() - started, 1),
         "speedups": speedups,
         "machine": report.machine(),
+        "cpu_share": cpu.describe(),
     }
     titles = {f.name: f.title for f in FAMILIES}
     payload = {

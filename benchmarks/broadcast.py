@@ -76,11 +76,12 @@ async def start_clients(port: int, count: int, deflate: bool, stalled: int = 0,
 
 
 async def stop_clients(proc: asyncio.subprocess.Process) -> None:
-    # communicate(): stdin closed (the clients' signal to stop), stdout read
-    # to its end, the exit awaited; so the pipes are closed before the loop
-    # is (else their transport complains when collected).
+    # communicate(b""): stdin closed (the clients' signal to stop; without
+    # input asyncio leaves it open), stdout read to its end, the exit
+    # awaited; so the pipes are closed before the loop is (else their
+    # transport complains when collected).
     try:
-        await asyncio.wait_for(proc.communicate(), 30)
+        await asyncio.wait_for(proc.communicate(b""), 30)
     except asyncio.TimeoutError:
         proc.kill()
         await proc.communicate()

@@ -425,3 +425,28 @@ async def test_when_one_connection_is_back_the_other_follows_at_once(redis_serve
         assert clock.monotonic() - first_back < 0.5
     finally:
         await a.close()
+
+
+@async_test(timeout=30)
+async def test_publishes_waiting_for_redis_are_bounded_by_max_pending(redis_server: RedisServer) -> None:
+    """Redis stopped (SIGSTOP: the connection stays up, no reply comes):
+    max_pending publishes wait, the next one is refused at once."""
+    import signal
+    broker, inbox = await started(redis_server.url, max_pending=50, ping_interval=5.0)
+    try:
+        await broker.subscribe("r")
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            waiting = [broker.publish("r", f"m{i}") for i in range(50)]
+            assert broker.stats()["pending_publishes"] == 50
+            with pytest.raises(BrokerUnavailable, match="50 publishes already waiting"):
+                broker.publish("r", "one too many")
+            assert not any(future.done() for future in waiting)
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        await asyncio.gather(*waiting)
+        assert broker.stats()["pending_publishes"] == 0
+        await wait_until(lambda: inbox.data("r") == [f"m{i}" for i in range(50)])
+    finally:
+        await broker.close()

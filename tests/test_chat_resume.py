@@ -390,3 +390,18 @@ async def test_after_pubsub_comes_back_a_resuming_client_catches_up_without_wait
         await sender.close()
         await reader
     await client.close()
+
+
+def test_live_messages_held_while_catching_up_are_bounded() -> None:
+    """A client catching up holds at most MAX_BUFFER live messages, whatever
+    the room's rate (the excess is in the history: the flush reads it again)."""
+    sys.path.insert(0, str(CHAT.parent))
+    from chat_resume import MAX_BUFFER, Counters, Resumer
+    from wsproto6455.realtime.broker import Publication
+
+    resumer = Resumer(ws=None, room="r", broker=None, history=True, since=None, counters=Counters())
+    assert resumer.catching_up  # until start() has read the history
+    for offset in range(1, 3 * MAX_BUFFER + 2):
+        resumer.on_publication(Publication("r", f"m{offset}", "epoch", offset))
+        assert len(resumer.buffer) <= MAX_BUFFER
+    assert resumer.buffer[-1].offset == 3 * MAX_BUFFER + 1  # the newest is kept

@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 ARGS ?=
 # Extra pytest arguments (CI narrows the suite on the other CPythons with it).
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist). A test file stays in one process, so its
+# module-scoped servers start once; WORKERS=0 runs everything in this process.
+WORKERS ?= 2
+PYTEST := -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
 
 .PHONY: test test-compiled conformance bench install system-deps clean
 
@@ -25,14 +29,14 @@ system-deps:
 	./tools/system-deps.sh
 
 test: install system-deps
-	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-	WSPROTO6455_NO_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python $(PYTEST) $(PYTEST_ARGS)
+	WSPROTO6455_NO_SPEEDUPS=1 $(BIN)/python $(PYTEST) $(PYTEST_ARGS)
 	$(BIN)/python -m mypy --strict wsproto6455
 
 # The compiled backend only, then mypy: what CI runs on the other CPythons
 # (the two backends' agreement is checked by `make test`).
 test-compiled: install system-deps
-	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	WSPROTO6455_REQUIRE_SPEEDUPS=1 $(BIN)/python $(PYTEST) $(PYTEST_ARGS)
 	$(BIN)/python -m mypy --strict wsproto6455
 
 conformance: install

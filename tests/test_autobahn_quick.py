@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,3 +54,31 @@ def test_quick_subset_passes(side: str, tmp_path: Path) -> None:
     summary_md = (report_dir / "SUMMARY.md").read_text()
     assert "verdict: PASS" in summary_md
     assert f"backend: {BACKEND}" in summary_md
+
+
+def test_ci_mode_runs_both_sides_and_the_pure_server_at_once(tmp_path: Path) -> None:
+    # --ci is what CI runs: three runs in three processes at once, each
+    # writing its own reports; the exit status is the worst of the three.
+    completed = run_script("--ci", "--cases=1.1.1", "--cases=12.1.1", f"--outdir={tmp_path}")
+    assert completed.returncode == 0, completed.stdout
+    for report_dir, backend in ((tmp_path / "servers", "speedups"), (tmp_path / "clients", "speedups"),
+                                (tmp_path / "pure" / "servers", "pure")):
+        summary_md = (report_dir / "SUMMARY.md").read_text()
+        assert "verdict: PASS" in summary_md
+        assert f"backend: {backend}" in summary_md
+        assert set(json.loads((report_dir / "index.json").read_text()).popitem()[1]) == {"1.1.1", "12.1.1"}
+    assert completed.stdout.count("-> PASS") == 3
+
+
+def test_ci_mode_fails_when_one_run_fails(tmp_path: Path) -> None:
+    # A timeout shorter than the client testee's start: the client side
+    # reports TIMED OUT and fails, and so does the whole.
+    completed = run_script("--ci", "--cases=1.1.1", "--timeout=0.01", f"--outdir={tmp_path}")
+    assert completed.returncode == 1, completed.stdout
+    assert "TIMED OUT" in completed.stdout
+    assert "(exit status 1)" in completed.stdout
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(AUTOBAHN / "run.py"), *args], capture_output=True,
+                          text=True, timeout=300)

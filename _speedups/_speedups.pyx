@@ -10,6 +10,8 @@
 * ``scan_messages``: the reader's fast path over a run of simple frames, and
   ``Scanner``, which also takes a frame arriving over several reads, with
   ``drain`` to hand the events out; twins in ``wsproto6455/_scan_py.py``.
+* ``ReadShortcut``: a connection's ``receive_data`` and ``events`` in one C
+  call each while a frame is under way (compiled only: it saves calls).
 * ``new_message``: how the kernels build message events (events.py's
   construction contract; exposed for its tests).
 * ``server_frame``: the writer's fast path, a whole message as one unmasked
@@ -23,6 +25,7 @@ compares with the compiled module.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -720,13 +723,16 @@ cdef class Scanner:
     def scan(self, bytes buf not None, Py_ssize_t pos, list out):
         """Append the events of ``buf[pos:]`` to ``out``; return the offset
         after what was taken."""
+        if pos < 0:
+            raise ValueError("negative offset")
+        return self._scan_from(buf, pos, out)
+
+    cdef Py_ssize_t _scan_from(self, bytes buf, Py_ssize_t pos, list out) except -1:
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
         cdef Py_ssize_t start
         cdef uint64_t length
         cdef int first, second, i
-        if pos < 0:
-            raise ValueError("negative offset")
         if self._left:
             pos = self._continue(p, size, pos, out)
             if self._left:
@@ -902,6 +908,81 @@ def drain(queue):
     """Take the events of ``queue`` one by one, as they are asked for (what
     is not asked for stays queued)."""
     return _Drain(queue)
+
+
+cdef class ReadShortcut:
+    """``receive_data`` and ``events`` of a :class:`Connection` in one C call
+    each, while the scanner owns a frame under way (a large message arriving
+    read by read, where the Python call chain per read cost as much as the
+    work); anything else goes to the connection's general methods.
+
+    Compiled only: it saves calls, not work. It does what the general route
+    does, in the same order: ``receive_data`` queues the bytes, ``events``
+    joins what is queued, scans it, and hands out the queue. Its conditions
+    follow from the Scanner's: while a frame is under way (busy), every
+    earlier byte has been taken (the reader's buffer is consumed), no fault
+    waits (a scanner that raises ends its frame) and the reader is open; and
+    it answers only when the caller took every event before. Bytes after the frame that the scanner
+    does not take, and a fault found in them, are left in the reader exactly
+    as ``Reader.batch`` leaves them, and the general ``events`` goes on.
+    """
+
+    cdef Scanner _scanner
+    cdef object _reader
+    cdef object _ready
+    cdef list _incoming
+    cdef list _scanned
+    cdef object _general_receive
+    cdef object _general_events
+    #: False once the stream has ended (the 1006 close is the general path's).
+    cdef public bint open
+
+    def __cinit__(self, Scanner scanner not None, reader, general_receive, general_events):
+        self._scanner = scanner
+        self._reader = reader
+        self._ready = reader._ready
+        self._incoming = reader._incoming
+        self._scanned = reader._scanned
+        self._general_receive = general_receive
+        self._general_events = general_events
+        self.open = True
+
+    def receive_data(self, data):
+        """Feed bytes from the peer; None when the stream has ended."""
+        if type(data) is not bytes or not self.open or not self._scanner._left:
+            return self._general_receive(data)
+        if PyBytes_GET_SIZE(data):
+            self._incoming.append(data)
+
+    def events(self):
+        """The events for the bytes received so far."""
+        cdef list incoming = self._incoming
+        cdef list scanned = self._scanned
+        cdef Py_ssize_t pos
+        cdef bytes data
+        cdef bint whole_taken = True
+        if not self.open or not self._scanner._left or self._ready:
+            # (Events left untaken: the general route is lazy then.)
+            return self._general_events()
+        if PyList_GET_SIZE(incoming):
+            data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
+            del incoming[:]
+            try:
+                pos = self._scanner._scan_from(data, 0, scanned)
+                if pos < PyBytes_GET_SIZE(data):
+                    # What the scanner does not take is the general path's.
+                    self._reader._buffer = data
+                    self._reader._pos = pos
+                    whole_taken = False
+            except BaseException as exc:
+                self._reader._fault = exc  # raised after the events before it
+                whole_taken = False
+            if PyList_GET_SIZE(scanned):
+                self._ready.extend(scanned)
+                del scanned[:]
+            if not whole_taken:
+                return self._general_events()
+        return _Drain(self._ready)
 
 
 # --------------------------------------------------------------------------

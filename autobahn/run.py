@@ -40,6 +40,10 @@ DEFAULT_OUT = testees.HERE / "reports"
 #: Server side cases in parallel: 4 was no faster than 2 on 2 cores here,
 #: and the verdicts were identical at 1, 2 and 4.
 SERVER_CONCURRENCY = 2
+#: Client side cases in parallel (our client testee opens this many case
+#: connections at once): a case is mostly round trips, so one at a time
+#: leaves the cores idle between them.
+CLIENT_CONCURRENCY = 2
 #: Outer bound per side: kosoku has no handshake timeout and get_result()
 #: waits forever. A full side takes 5-7 minutes here.
 DEFAULT_TIMEOUT = 1800.0
@@ -78,7 +82,8 @@ async def _client_side(case_ids: Sequence[str], env: dict[str, str], log: Any, t
     """kosoku as fuzzing server for testee_client.py."""
     results: Optional[list[Any]] = None
     async with run_fuzzingserver(_kosoku_cases(case_ids), None, host=testees.HOST, port=0) as server:
-        async with testees.client_testee(f"ws://{testees.HOST}:{server.port}", env, log):
+        async with testees.client_testee(f"ws://{testees.HOST}:{server.port}", env, log,
+                                         CLIENT_CONCURRENCY):
             try:
                 results = list(await asyncio.wait_for(server.get_result(), timeout))
             except FailureError as failure:
@@ -154,13 +159,17 @@ async def run_side(
     meta = _meta(side, backend, found, results, _selection_text(case_ids, how))
     meta["load average (1 min)"] = f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     meta["run"] = f"{outcome} in {wall:.1f} s wall" + (
-        f", {SERVER_CONCURRENCY} cases in parallel" if side == "server" else ", one case at a time"
+        _concurrency_text(SERVER_CONCURRENCY if side == "server" else CLIENT_CONCURRENCY)
     )
     problems = found_summary.problems()
     meta["verdict"] = f"FAIL: {len(problems)} problem(s)" if problems else "PASS"
     title = f"Autobahn results, wsproto6455 as the {side}"
     (side_dir / "SUMMARY.md").write_text(found_summary.markdown(title, meta))
     return SideRun(side, found_summary, meta)
+
+
+def _concurrency_text(cases_at_once: int) -> str:
+    return f", {cases_at_once} cases in parallel" if cases_at_once > 1 else ", one case at a time"
 
 
 def _report(run: SideRun) -> None:

@@ -3,8 +3,8 @@
     python autobahn/testee_client.py ws://127.0.0.1:9001 [--agent NAME]
 
 1. ``/getCaseCount``: one text message with the number of selected cases.
-2. ``/runCase?case=N&agent=A`` for N = 1..count: echo everything, complete the
-   close, go on after a failing case.
+2. ``/runCase?case=N&agent=A`` for N = 1..count (``--concurrency`` at once):
+   echo everything, complete the close, go on after a failing case.
 3. ``/updateReports?agent=A``: the server writes its reports (kosoku drops
    this connection without a close frame: that is not an error).
 """
@@ -64,21 +64,28 @@ async def open_ws(url: str, target: str, factory: type[P]) -> P:
     return protocol
 
 
-async def run(url: str, agent: str) -> int:
+async def run(url: str, agent: str, concurrency: int = 1) -> int:
     counter = await open_ws(url, "/getCaseCount", CaseCountProtocol)
     count = counter.count
     if count is None:
         print(f"no case count from {url}: {counter.error}", file=sys.stderr)
         return 1
     name = quote(agent, safe="")
-    for case in range(1, count + 1):
-        try:
-            protocol = await open_ws(url, f"/runCase?case={case}&agent={name}", EchoProtocol)
-        except OSError as exc:  # go on: the report shows the case as failed
-            print(f"case {case}: {exc!r}", file=sys.stderr)
-            continue
-        if protocol.error is not None:
-            print(f"case {case}: {protocol.error!r}", file=sys.stderr)
+    cases = iter(range(1, count + 1))
+
+    async def worker() -> None:
+        # Each worker takes the next case when its last one is over, so at
+        # most ``concurrency`` cases run at once (each on its own connection).
+        for case in cases:
+            try:
+                protocol = await open_ws(url, f"/runCase?case={case}&agent={name}", EchoProtocol)
+            except OSError as exc:  # go on: the report shows the case as failed
+                print(f"case {case}: {exc!r}", file=sys.stderr)
+                continue
+            if protocol.error is not None:
+                print(f"case {case}: {protocol.error!r}", file=sys.stderr)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     await open_ws(url, f"/updateReports?agent={name}", EchoProtocol)
     print(f"ran {count} cases", flush=True)
     return 0
@@ -88,8 +95,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="the fuzzing server, e.g. ws://127.0.0.1:9001")
     parser.add_argument("--agent", default=AGENT, help="name in the reports")
+    parser.add_argument("--concurrency", type=int, default=1, help="cases at once")
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.url.rstrip("/"), args.agent)))
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    sys.exit(asyncio.run(run(args.url.rstrip("/"), args.agent, args.concurrency)))
 
 
 if __name__ == "__main__":

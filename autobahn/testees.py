@@ -90,11 +90,12 @@ async def server_testee(env: dict[str, str], log: IO[bytes]) -> AsyncIterator[in
 
 @contextlib.asynccontextmanager
 async def client_testee(
-    url: str, env: dict[str, str], log: IO[bytes]
+    url: str, env: dict[str, str], log: IO[bytes], concurrency: int = 1
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run testee_client.py against ``url``; it is stopped on the way out."""
+    """Run testee_client.py against ``url`` (``concurrency`` cases at once);
+    it is stopped on the way out."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(HERE / "testee_client.py"), url,
+        sys.executable, str(HERE / "testee_client.py"), url, f"--concurrency={concurrency}",
         stdout=log, stderr=log, env=env, cwd=REPO,
     )
     try:

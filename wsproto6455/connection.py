@@ -12,17 +12,21 @@ first, RFC 6455 §7.1.1), and time out a peer that never closes.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from ._keywords import keyword_options
 from .errors import LocalProtocolError, ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 from .extensions.base import Extension
 from .frames import CloseReason, Opcode, close_payload
+from .backend import ReadShortcut, Scanner
 from .options import flag_option, size_option
 from .reader import Reader
 from .state import ConnectionState, ConnectionType, Trigger, advance
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from ._speedups import ReadShortcut as _ReadShortcut
 
 #: Default bound on a received message (after decompression), in bytes.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -84,8 +88,22 @@ class Connection:
         self._reader = Reader(self.client, self.extensions, max_message_size,
                               max_frame_size, whole_messages)
         self._writer = Writer(self.client, self.extensions, fragment_size)
+        self._shortcut: Optional[_ReadShortcut] = None
+        if (ReadShortcut is not None and type(self._reader.scanner) is Scanner
+                and not self._overrides_reading()):
+            # Compiled backend: these two answer in C while a frame is under
+            # way, and call the methods below for everything else.
+            self._shortcut = ReadShortcut(self._reader.scanner, self._reader,
+                                          self.receive_data, self.events)
+            self.receive_data = self._shortcut.receive_data  # type: ignore[method-assign]
+            self.events = self._shortcut.events  # type: ignore[method-assign]
         if trailing_data:
             self.receive_data(trailing_data)  # copied if not bytes, as any received data
+
+    def _overrides_reading(self) -> bool:
+        """A subclass's own receive_data or events must not be bypassed."""
+        cls = type(self)
+        return cls.receive_data is not Connection.receive_data or cls.events is not Connection.events
 
     @property
     def state(self) -> ConnectionState:
@@ -123,6 +141,8 @@ class Connection:
             # which is reported as a close of its own).
             if self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
                 self._eof = True
+            if self._shortcut is not None:
+                self._shortcut.open = False  # the 1006 close is the general path's
             self._state = advance(self.role, self._state, Trigger.RECV_EOF)
         elif self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
             if type(data) is not bytes:

@@ -124,6 +124,10 @@ class Reader:
         self._frame_fin = False
         self._frame_key: Optional[bytes] = None
 
+    @property
+    def scanner(self) -> Scanner:
+        return self._scanner
+
     def feed(self, data: bytes) -> None:
         if not self._finished and data:
             # Joined once per events() call, so feeding many pieces stays linear.
@@ -179,8 +183,6 @@ class Reader:
         ready = self._ready
         scanner = self._scanner
         try:
-            if self._incoming:
-                self._take_incoming()
             while True:
                 while ready:
                     yield ready.popleft()
@@ -189,6 +191,13 @@ class Reader:
                     raise fault
                 if self._finished:
                     return
+                if self._incoming:
+                    # Taken only when about to be read, never while the caller
+                    # holds this generator between queued events: while the
+                    # scanner has a frame under way, every byte outside
+                    # _incoming has been read (the compiled ReadShortcut's
+                    # condition).
+                    self._take_incoming()
                 before = self._pos
                 if not (self._frame_left or self._opcode):
                     # Between messages: take a run of simple frames at once.

@@ -63,6 +63,8 @@ class WSConnection:
             return self.connection.send(event, compress=compress)
         data = self.handshake.send(event)
         self.connection = self.handshake.connection
+        if self.connection is not None and not self.handshake.has_events:
+            self._go_direct(self.connection)
         return data
 
     def receive_data(self, data: Optional[bytes]) -> None:
@@ -82,9 +84,19 @@ class WSConnection:
         if connection is not None and not self.handshake.has_events:
             # After the handshake: the connection's own iterator, saving a
             # generator hop per event.
-            self._open = connection
+            self._go_direct(connection)
             return connection.events()
         return self._handshake_then_connection_events()
+
+    def _go_direct(self, connection: Connection) -> None:
+        """The handshake is over and its events are taken: from now on the
+        connection's own ``receive_data`` and ``events`` answer, a call
+        fewer for each read (unless a subclass has its own)."""
+        self._open = connection
+        cls = type(self)
+        if cls.receive_data is WSConnection.receive_data and cls.events is WSConnection.events:
+            self.receive_data = connection.receive_data  # type: ignore[method-assign]
+            self.events = connection.events  # type: ignore[method-assign]
 
     def _handshake_then_connection_events(self) -> Iterator[Event]:
         yield from self.handshake.events()

@@ -34,9 +34,12 @@ from .protocol import CLOSED_SLOW, OPEN, SENT, SKIPPED, WebSocket
 Message = Union[str, bytes, bytearray, memoryview]
 
 # Values of WebSocket._broadcast_kind (None: not found yet). A tuple is the
-# shared_encoding_key of a connection whose deflate frames can be shared.
+# shared_encoding_key of a connection whose deflate frames can be shared,
+# interned in _SHARED_KEYS, so that one broadcast tells them apart by identity
+# (a tuple's hash is computed anew at every dict lookup).
 PLAIN = "plain"  # the shared uncompressed server frame
 OWN = "own"      # encoded by the connection's own core
+_SHARED_KEYS: Dict[Tuple[int, ...], Tuple[int, ...]] = {}
 
 
 def broadcast(connections: Iterable[WebSocket], message: Message, *,
@@ -72,6 +75,10 @@ def send_to_all(connections: Iterable[WebSocket], message: Message) -> Tuple[int
         message = bytes(message)
     plain = b""
     compressed: Dict[Any, bytes] = {}
+    # The compressed frame of the last deflate configuration met (usually
+    # the only one): an identity check instead of a dict lookup each time.
+    last_kind: Any = None
+    last_frame = b""
     sent = dropped = 0
     for ws in connections:
         kind = ws._broadcast_kind
@@ -83,12 +90,15 @@ def send_to_all(connections: Iterable[WebSocket], message: Message) -> Tuple[int
             if not plain:
                 plain = server_frame(message)
             result = ws._write_broadcast(plain, message)
+        elif kind is last_kind:
+            result = ws._write_broadcast(last_frame, message)
         elif kind is OWN:
             result = ws._write_broadcast(None, message)
         else:
             frame = compressed.get(kind)
             if frame is None:
                 frame = compressed[kind] = _compressed_frame(ws, message)
+            last_kind, last_frame = kind, frame
             result = ws._write_broadcast(frame, message)
         if result == SENT:
             sent += 1
@@ -111,7 +121,7 @@ def _kind_of(ws: WebSocket) -> Any:
     if len(active) == 1 and isinstance(active[0], PerMessageDeflate):
         key = active[0].shared_encoding_key()
         if key is not None:
-            return key
+            return _SHARED_KEYS.setdefault(key, key)
     return OWN
 
 

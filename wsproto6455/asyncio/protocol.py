@@ -167,6 +167,7 @@ class WebSocket(asyncio.BufferedProtocol):
         # (see broadcast.py); the byte budget and what to do past it
         self._broadcast_kind: Any = None
         self._budget = settings.outgoing_budget
+        self._budget_unpaused = settings.outgoing_budget - settings.write_limit
         #: Hook on each received message (see realtime.ratelimit): returns
         #: False to drop it; may close the connection.
         self._inbound_check: Optional[Callable[[Data], bool]] = None
@@ -600,7 +601,11 @@ class WebSocket(asyncio.BufferedProtocol):
         if self.state is not OPEN or transport is None:
             return SKIPPED
         size = len(frame) if frame is not None else len(message)
-        if transport.get_write_buffer_size() + self._out_size + size > self._budget:
+        # While writing is not paused the transport holds at most write_limit
+        # bytes, so only a paused transport, or a budget within write_limit of
+        # what is corked, needs the exact (and slower) count.
+        if ((self._write_paused or self._out_size + size > self._budget_unpaused)
+                and transport.get_write_buffer_size() + self._out_size + size > self._budget):
             self.broadcast_drops += 1
             if self._settings.slow_consumer == "close":
                 self._fail(self._settings.slow_consumer_code, "slow consumer")

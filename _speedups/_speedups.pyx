@@ -25,7 +25,7 @@ compares with the compiled module.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE, PyList_SetSlice
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -504,6 +504,20 @@ from wsproto6455.frames import CloseReason
 
 cdef extern from "Python.h":
     int PyObject_GenericSetAttr(object obj, object name, object value) except -1
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object text)
+
+
+cdef inline bint _is_ascii(const unsigned char* data, Py_ssize_t n) noexcept nogil:
+    """No byte of ``data[:n]`` has its top bit set (a loop GCC vectorises)."""
+    cdef uint64_t acc = 0, word
+    cdef Py_ssize_t i, words = n >> 3
+    for i in range(words):
+        memcpy(&word, data + i * 8, 8)
+        acc |= word
+    for i in range(words * 8, n):
+        acc |= data[i]
+    return (acc & 0x8080808080808080ULL) == 0
 
 cdef tuple _NO_ARGS = ()
 cdef type _TextMessage = TextMessage
@@ -814,6 +828,8 @@ cdef class Scanner:
                     data = PyBytes_FromStringAndSize(<const char*>self._collected, self._ncollected)
                     out.append(_message(_BytesMessage, data, True, True))
                 self._end()
+        elif self._text and self._npending == 0 and _ascii_piece(self, p + pos, take, key, finished, out):
+            pass  # unmasked straight into its str
         elif self._text:
             # The pending code point, then the piece, unmasked in one place
             # (the stack, or the collecting buffer, unused by this delivery).
@@ -885,6 +901,21 @@ cdef class Scanner:
         return 0
 
 
+cdef bint _ascii_piece(Scanner scanner, const unsigned char* src, Py_ssize_t n,
+                       const unsigned char* key, bint finished, list out) except -1:
+    """A text piece that is all ASCII (most text is), unmasked straight into
+    the ``str`` it becomes: one copy instead of unmask-then-decode. False,
+    with nothing appended, when a byte is not ASCII (then the general
+    decoding, which validates, takes the piece again from the source)."""
+    cdef object text = PyUnicode_New(n, 127)
+    cdef unsigned char* dst = <unsigned char*>PyUnicode_DATA(text)
+    scanner._copy(src, dst, n, key)
+    if not _is_ascii(dst, n):
+        return False  # (text, never shown, holds other bytes: dropped)
+    out.append(_message(_TextMessage, text, finished, finished))
+    return True
+
+
 cdef class _Drain:
     """Takes the events of a deque one by one, as they are asked for."""
 
@@ -930,6 +961,9 @@ cdef class ReadShortcut:
     cdef Scanner _scanner
     cdef object _reader
     cdef object _ready
+    cdef object _ready_extend
+    # A _Drain keeps no state but its queue: one serves every call.
+    cdef _Drain _drain
     cdef list _incoming
     cdef list _scanned
     cdef object _general_receive
@@ -941,6 +975,8 @@ cdef class ReadShortcut:
         self._scanner = scanner
         self._reader = reader
         self._ready = reader._ready
+        self._ready_extend = self._ready.extend
+        self._drain = _Drain(self._ready)
         self._incoming = reader._incoming
         self._scanned = reader._scanned
         self._general_receive = general_receive
@@ -966,7 +1002,7 @@ cdef class ReadShortcut:
             return self._general_events()
         if PyList_GET_SIZE(incoming):
             data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
-            del incoming[:]
+            PyList_SetSlice(incoming, 0, PyList_GET_SIZE(incoming), NULL)
             try:
                 pos = self._scanner._scan_from(data, 0, scanned)
                 if pos < PyBytes_GET_SIZE(data):
@@ -978,11 +1014,11 @@ cdef class ReadShortcut:
                 self._reader._fault = exc  # raised after the events before it
                 whole_taken = False
             if PyList_GET_SIZE(scanned):
-                self._ready.extend(scanned)
-                del scanned[:]
+                self._ready_extend(scanned)
+                PyList_SetSlice(scanned, 0, PyList_GET_SIZE(scanned), NULL)
             if not whole_taken:
                 return self._general_events()
-        return _Drain(self._ready)
+        return self._drain
 
 
 # --------------------------------------------------------------------------

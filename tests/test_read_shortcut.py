@@ -12,12 +12,14 @@ shortcut must never bypass), on the same compiled kernels.
 from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsproto6455 import Connection, ConnectionState, ConnectionType, WSConnection, backend
+from wsproto6455 import Connection, ConnectionState, ConnectionType, WSConnection, _scan_py, backend
+from wsproto6455 import reader as reader_module
 from wsproto6455.events import (AcceptConnection, BytesMessage, CloseConnection, Event, Message, Ping,
                                 Request, TextMessage)
 
@@ -198,3 +200,27 @@ def test_same_as_the_general_route(stream: Tuple[ConnectionType, bytes], cuts: L
 
     options: dict[str, Any] = {"whole_messages": whole, "max_message_size": limit}
     assert run(Connection(role, **options)) == run(GeneralRoute(role, **options))
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLE_IDS)
+def test_text_pieces_same_as_the_pure_scanner_at_every_cut(role: ConnectionType) -> None:
+    # ASCII pieces are unmasked straight into their str; pieces with other
+    # bytes, or after an unfinished code point, are decoded: both must give
+    # what the pure scanner gives, wherever the reads are cut.
+    text = "plain ascii " * 30 + "é" + "x" * 40 + "€𝄞" + "tail " * 30
+    data = frame_from(role, TEXT, text.encode()) + frame_from(role, TEXT, b"ok")
+
+    def pieces(conn: Connection, cuts: Tuple[int, int]) -> List[Tuple[object, ...]]:
+        seen: List[Event] = []
+        for start, end in zip((0, *cuts), (*cuts, len(data))):
+            conn.receive_data(data[start:end])
+            seen += conn.events()
+        return describe(seen)
+
+    for first in range(10, len(data) - 20, 7):
+        cuts = (first, first + 13)
+        with mock.patch.object(reader_module, "Scanner", _scan_py.Scanner):
+            expected = pieces(Connection(role), cuts)
+        got = pieces(Connection(role), cuts)
+        assert got == expected, cuts
+        assert "".join(e[1] for e in got if e[0] is TextMessage) == text + "ok"  # type: ignore[misc]

@@ -25,7 +25,7 @@ compares with the compiled module.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_GET_SIZE, PyList_SetSlice
+from cpython.list cimport PyList_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -1002,7 +1002,7 @@ cdef class ReadShortcut:
             return self._general_events()
         if PyList_GET_SIZE(incoming):
             data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
-            PyList_SetSlice(incoming, 0, PyList_GET_SIZE(incoming), NULL)
+            del incoming[:]
             try:
                 pos = self._scanner._scan_from(data, 0, scanned)
                 if pos < PyBytes_GET_SIZE(data):
@@ -1015,7 +1015,7 @@ cdef class ReadShortcut:
                 whole_taken = False
             if PyList_GET_SIZE(scanned):
                 self._ready_extend(scanned)
-                PyList_SetSlice(scanned, 0, PyList_GET_SIZE(scanned), NULL)
+                del scanned[:]
             if not whole_taken:
                 return self._general_events()
         return self._drain

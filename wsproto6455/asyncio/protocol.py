@@ -99,6 +99,20 @@ class WebSocket(asyncio.BufferedProtocol):
     default_logger: LoggerLike = client_logger
 
     def __init__(self, core: WSConnection, settings: Settings) -> None:
+        # First the fields a broadcast reads or writes for each recipient:
+        # an instance keeps its attributes in assignment order, so these
+        # share two cache lines instead of five (at thousands of connections
+        # a broadcast meets most of them cold).
+        self._transport: Optional[asyncio.Transport] = None
+        self.state = CONNECTING
+        self._broadcast_kind: Any = None  # how it encodes a shared message (broadcast.py)
+        self._write_paused = False
+        self._corked = False
+        self._out_size = 0
+        self._budget_unpaused = settings.outgoing_budget - settings.write_limit
+        self.messages_out = 0
+        self.bytes_out = 0  # bytes of the data frames written (send and broadcast)
+        self.broadcast_sent = 0
         self._core = core
         # What the data path talks to: the WSConnection during the opening
         # handshake, then its post-handshake Connection directly (one layer
@@ -107,9 +121,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._settings = settings
         self._logger: LoggerLike = settings.logger or self.default_logger
         self._loop = asyncio.get_running_loop()
-        self._transport: Optional[asyncio.Transport] = None
         self._read_view = _read_buffer()
-        self.state = CONNECTING
         #: The opening handshake request (received by a server, sent by a client).
         self.request: Optional[Request] = None
         #: Headers of the 101 response (sent by a server, received by a
@@ -125,13 +137,10 @@ class WebSocket(asyncio.BufferedProtocol):
         self._max_queue = settings.max_queue or sys.maxsize
         self._resume_at = (settings.max_queue or 0) // 4
         self._read_pauses = 0  # QUEUE_FULL | WRITE_FULL | HANDSHAKE
-        # send side
-        self._write_paused = False
+        # send side (_write_paused, _corked, _out_size: above)
         # Frames written while corked wait in _out for the end of the loop
         # iteration (see _write).
-        self._corked = False
         self._out: List[bytes] = []
-        self._out_size = 0
         self._write_limit = settings.write_limit
         self._unanswered_writes = 0  # frames written since the last recv()
         self._drain_waiters: Deque[asyncio.Future[None]] = deque()
@@ -157,17 +166,12 @@ class WebSocket(asyncio.BufferedProtocol):
         self.latency = 0.0
         # counters, summed per server by Server.metrics(): plain attributes,
         # one addition each on the data path
+        # (messages_out, bytes_out, broadcast_sent: above)
         self.messages_in = 0
-        self.messages_out = 0
         self.bytes_in = 0   # bytes read from the socket (every frame and the handshake)
-        self.bytes_out = 0  # bytes of the data frames written (send and broadcast)
-        self.broadcast_sent = 0
         self.broadcast_drops = 0
-        # broadcast: how this connection encodes a shared message, found once
-        # (see broadcast.py); the byte budget and what to do past it
-        self._broadcast_kind: Any = None
+        # broadcast: the byte budget and what to do past it
         self._budget = settings.outgoing_budget
-        self._budget_unpaused = settings.outgoing_budget - settings.write_limit
         #: Hook on each received message (see realtime.ratelimit): returns
         #: False to drop it; may close the connection.
         self._inbound_check: Optional[Callable[[Data], bool]] = None

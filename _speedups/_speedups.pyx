@@ -941,6 +941,9 @@ def drain(queue):
     return _Drain(queue)
 
 
+from weakref import ref as _weakref
+
+
 cdef class ReadShortcut:
     """``receive_data`` and ``events`` of a :class:`Connection` in one C call
     each, while the scanner owns a frame under way (a large message arriving
@@ -956,6 +959,10 @@ cdef class ReadShortcut:
     it answers only when the caller took every event before. Bytes after the frame that the scanner
     does not take, and a fault found in them, are left in the reader exactly
     as ``Reader.batch`` leaves them, and the general ``events`` goes on.
+
+    It holds its connection weakly (see ``_owner``): ``conn.receive_data``
+    kept alone does not keep ``conn`` alive, and once ``conn`` is gone it
+    raises ReferenceError instead of reading for nobody.
     """
 
     cdef Scanner _scanner
@@ -966,14 +973,20 @@ cdef class ReadShortcut:
     cdef _Drain _drain
     cdef list _incoming
     cdef list _scanned
+    # The general methods, unbound, and the connection through a weak
+    # reference: the connection holds this object (its receive_data and
+    # events are ours), so a strong one would make a reference cycle and
+    # leave every closed connection to the cyclic collector.
     cdef object _general_receive
     cdef object _general_events
+    cdef object _owner
     #: False once the stream has ended (the 1006 close is the general path's).
     cdef public bint open
 
-    def __cinit__(self, Scanner scanner not None, reader, general_receive, general_events):
+    def __cinit__(self, Scanner scanner not None, reader, connection, general_receive, general_events):
         self._scanner = scanner
         self._reader = reader
+        self._owner = _weakref(connection)
         self._ready = reader._ready
         self._ready_extend = self._ready.extend
         self._drain = _Drain(self._ready)
@@ -986,7 +999,7 @@ cdef class ReadShortcut:
     def receive_data(self, data):
         """Feed bytes from the peer; None when the stream has ended."""
         if type(data) is not bytes or not self.open or not self._scanner._left:
-            return self._general_receive(data)
+            return self._general_receive(self._connection(), data)
         if PyBytes_GET_SIZE(data):
             self._incoming.append(data)
 
@@ -999,7 +1012,7 @@ cdef class ReadShortcut:
         cdef bint whole_taken = True
         if not self.open or not self._scanner._left or self._ready:
             # (Events left untaken: the general route is lazy then.)
-            return self._general_events()
+            return self._general_events(self._connection())
         if PyList_GET_SIZE(incoming):
             data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
             del incoming[:]
@@ -1017,8 +1030,14 @@ cdef class ReadShortcut:
                 self._ready_extend(scanned)
                 del scanned[:]
             if not whole_taken:
-                return self._general_events()
+                return self._general_events(self._connection())
         return self._drain
+
+    cdef object _connection(self):
+        connection = self._owner()
+        if connection is None:
+            raise ReferenceError("the connection of this receive_data/events is gone")
+        return connection
 
 
 # --------------------------------------------------------------------------

@@ -240,6 +240,19 @@ class Terminal:
                 except OSError:             # EIO: the program exited
                     time.sleep(0.05)
 
+    def settle(self, quiet: float = 0.3) -> None:
+        """Read until the program has printed nothing for ``quiet`` seconds:
+        keys typed while it redraws its prompt would race readline."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], quiet)
+            if not ready:
+                return
+            try:
+                self.screen += os.read(self.master, 65536)
+            except OSError:             # EIO: the program exited
+                return
+
     def ctrl_c(self) -> None:
         """What Ctrl-C delivers; pressed again if nothing happens (as a user would):
         readline misses a signal that lands between printing the prompt and waiting."""
@@ -275,16 +288,20 @@ def test_terminal_session_keeps_the_input_line_when_a_message_arrives(chat: tupl
     term.expect("> ")
     term.type("hello\r")
     term.expect("< hello")
+    term.settle()                             # the prompt is back
     term.type("push\r")                       # the server answers ...
-    term.expect("< push")
+    term.expect("push\r\n> ")                # (the line is sent: a new prompt)
+    wait_for(lambda: state.received[-1:] == ["push"])
     term.type("par")                          # ... while a line is half typed
-    term.expect("> par")
+    term.expect("push\r\n> par")
+    assert b"< pushed" not in term.screen
     state.typed.set()
     term.expect("< pushed")
     term.expect("< pushed\r\n> par")          # the prompt and the typed text are redrawn
     assert b"\r\x1b[K< pushed" in term.screen  # the half-typed line was erased first
     term.type("tial\r")
     term.expect("< partial")
+    term.settle()
     term.type("\x04")                         # Ctrl-D: end of input
     assert term.finish() == 0
     assert b"Connection closed: 1000 (normal closure)" in term.screen

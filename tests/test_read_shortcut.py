@@ -11,6 +11,8 @@ shortcut must never bypass), on the same compiled kernels.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any, List, Optional, Tuple
 from unittest import mock
 
@@ -224,3 +226,29 @@ def test_text_pieces_same_as_the_pure_scanner_at_every_cut(role: ConnectionType)
         got = pieces(Connection(role), cuts)
         assert got == expected, cuts
         assert "".join(e[1] for e in got if e[0] is TextMessage) == text + "ok"  # type: ignore[misc]
+
+
+def test_a_connection_is_freed_without_the_cycle_collector() -> None:
+    # The shortcut holds its connection weakly: a strong reference would be
+    # a cycle (the connection's receive_data and events are the shortcut's),
+    # and every closed connection would wait for the cyclic collector.
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="h", target="/")))
+    list(server.events())
+    server.send(AcceptConnection())
+    assert server.connection is not None
+    refs = [weakref.ref(server.connection), weakref.ref(Connection(ConnectionType.CLIENT))]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del server
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_the_bound_methods_outliving_their_connection_say_so() -> None:
+    receive_data = Connection(ConnectionType.SERVER).receive_data
+    with pytest.raises(ReferenceError):
+        receive_data(b"\x81\x80")

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from ._keywords import keyword_options
+from .backend import ReadShortcut, Scanner
 from .errors import LocalProtocolError, ProtocolFault
 from .events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 from .extensions.base import Extension
 from .frames import CloseReason, Opcode, close_payload
-from .backend import ReadShortcut, Scanner
 from .options import flag_option, size_option
 from .reader import Reader
 from .state import ConnectionState, ConnectionType, Trigger, advance
@@ -93,8 +93,8 @@ class Connection:
                 and not self._overrides_reading()):
             # Compiled backend: these two answer in C while a frame is under
             # way, and call the methods below for everything else.
-            self._shortcut = ReadShortcut(self._reader.scanner, self._reader,
-                                          self.receive_data, self.events)
+            self._shortcut = ReadShortcut(self._reader.scanner, self._reader, self,
+                                          Connection.receive_data, Connection.events)
             self.receive_data = self._shortcut.receive_data  # type: ignore[method-assign]
             self.events = self._shortcut.events  # type: ignore[method-assign]
         if trailing_data:

@@ -517,7 +517,7 @@ cdef inline bint _is_ascii(const unsigned char* data, Py_ssize_t n) noexcept nog
         acc |= word
     for i in range(words * 8, n):
         acc |= data[i]
-    return (acc & 0x8080808080808080ULL) == 0
+    return (acc & WSP_HIGH_BITS) == 0  # the mask _run skips ASCII words with
 
 cdef tuple _NO_ARGS = ()
 cdef type _TextMessage = TextMessage

@@ -37,6 +37,7 @@ from ..headers import Headers
 from .exceptions import ConnectionClosed, ConnectionClosedOK, closed_error
 from .logs import LoggedCore, LoggerLike, client_logger, describe_close, describe_extension
 from .options import Settings
+from .waiter import ResumingWaiter
 
 Data = Union[str, bytes]
 #: A socket address as asyncio reports it: ``(host, port)`` for IPv4,
@@ -133,7 +134,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self.subprotocol: Optional[str] = None
         # receive side
         self._messages: Deque[Data] = deque()
-        self._recv_waiter: Optional[asyncio.Future[None]] = None
+        self._recv_waiter: Optional[ResumingWaiter] = None
         self._max_queue = settings.max_queue or sys.maxsize
         self._resume_at = (settings.max_queue or 0) // 4
         self._read_pauses = 0  # QUEUE_FULL | WRITE_FULL | HANDSHAKE
@@ -252,13 +253,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._unanswered_writes = 0
         messages = self._messages
         while not messages:
-            # Inlined (not a helper coroutine): this is the per-message path.
-            if self._close_rcvd is not None or self._lost or self.state is CONNECTING:
-                raise self._closed_exception()
-            if self._recv_waiter is not None:
-                raise RuntimeError("another coroutine is already waiting in recv()")
-            waiter = self._loop.create_future()
-            self._recv_waiter = waiter
+            waiter = self._wait_for_message()
             try:
                 await waiter
             finally:
@@ -276,20 +271,35 @@ class WebSocket(asyncio.BufferedProtocol):
         """The next message, as :meth:`recv`; the iteration ends on a normal
         close (1000, 1001, 1005) and raises :class:`ConnectionClosedError`
         on any other."""
-        # recv()'s fast path, repeated here: awaiting recv() costs a second
-        # coroutine per message, and a helper for these lines a call (2.5%
-        # more instructions per pipelined echo message, callgrind).
+        # recv(), repeated here: awaiting recv() costs a second coroutine per
+        # message, and a helper for these lines a call (2.5% more
+        # instructions per pipelined echo message, callgrind).
+        self._unanswered_writes = 0
         messages = self._messages
-        if messages:
-            self._unanswered_writes = 0
-            message = messages.popleft()
-            if self._read_pauses and len(messages) <= self._resume_at:
-                self._resume_reading(QUEUE_FULL)
-            return message
-        try:
-            return await self.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+        while not messages:
+            try:
+                waiter = self._wait_for_message()
+            except ConnectionClosedOK:
+                raise StopAsyncIteration from None
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+        message = messages.popleft()
+        if self._read_pauses and len(messages) <= self._resume_at:
+            self._resume_reading(QUEUE_FULL)
+        return message
+
+    def _wait_for_message(self) -> ResumingWaiter:
+        """The future recv() awaits while its queue is empty; the caller
+        clears ``_recv_waiter`` when it is done waiting. (A future, not a
+        coroutine: one frame less on each resumption of the handler.)"""
+        if self._close_rcvd is not None or self._lost or self.state is CONNECTING:
+            raise self._closed_exception()
+        if self._recv_waiter is not None:
+            raise RuntimeError("another coroutine is already waiting in recv()")
+        waiter = self._recv_waiter = ResumingWaiter(loop=self._loop)
+        return waiter
 
     async def send(self, message: Outgoing, *, compress: Optional[bool] = None) -> None:
         """Send a text (``str``) or binary (bytes-like) message.
@@ -500,14 +510,15 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         if received:
             self.messages_in += len(messages) - queued
-            waiter = self._recv_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
             if len(messages) - queued > 1 and not self._corked:
                 # A burst: the handler will answer it in one step. Uncork
-                # right after that step (scheduled after its wakeup), in the
-                # same loop iteration.
+                # after that step, at the end of this loop iteration.
                 self._cork()
+            waiter = self._recv_waiter
+            if waiter is not None:
+                # Last: the handler's step may run inside this call (see
+                # ResumingWaiter), and it finds this connection settled.
+                waiter.resume()
 
     def _close_received(self, event: CloseConnection) -> None:
         self._close_rcvd = event

@@ -941,14 +941,13 @@ def drain(queue):
     return _Drain(queue)
 
 
-from weakref import ref as _weakref
-
-
 cdef class ReadShortcut:
-    """``receive_data`` and ``events`` of a :class:`Connection` in one C call
-    each, while the scanner owns a frame under way (a large message arriving
-    read by read, where the Python call chain per read cost as much as the
-    work); anything else goes to the connection's general methods.
+    """The base class of :class:`Connection` under the compiled backend: its
+    ``receive_data`` and ``events`` in one C call each while the scanner owns
+    a frame under way (a large message arriving read by read, where the
+    Python call chain per read cost as much as the work); anything else goes
+    to the connection's general methods (``_general_receive_data``,
+    ``_general_events``, passed to :meth:`_use_shortcut`).
 
     Compiled only: it saves calls, not work. It does what the general route
     does, in the same order: ``receive_data`` queues the bytes, ``events``
@@ -956,13 +955,16 @@ cdef class ReadShortcut:
     follow from the Scanner's: while a frame is under way (busy), every
     earlier byte has been taken (the reader's buffer is consumed), no fault
     waits (a scanner that raises ends its frame) and the reader is open; and
-    it answers only when the caller took every event before. Bytes after the frame that the scanner
-    does not take, and a fault found in them, are left in the reader exactly
-    as ``Reader.batch`` leaves them, and the general ``events`` goes on.
+    it answers only when the caller took every event before. Bytes after the
+    frame that the scanner does not take, and a fault found in them, are left
+    in the reader exactly as ``Reader.batch`` leaves them, and the general
+    ``events`` goes on.
 
-    It holds its connection weakly (see ``_owner``): ``conn.receive_data``
-    kept alone does not keep ``conn`` alive, and once ``conn`` is gone it
-    raises ReferenceError instead of reading for nobody.
+    A base class, not an object the connection holds: ``conn.receive_data``
+    is then an ordinary bound method, which keeps ``conn`` alive wherever it
+    is kept, and the connection holds nothing that holds it (no reference
+    cycle: a closed connection is freed at once, without the cyclic
+    collector).
     """
 
     cdef Scanner _scanner
@@ -973,33 +975,37 @@ cdef class ReadShortcut:
     cdef _Drain _drain
     cdef list _incoming
     cdef list _scanned
-    # The general methods, unbound, and the connection through a weak
-    # reference: the connection holds this object (its receive_data and
-    # events are ours), so a strong one would make a reference cycle and
-    # leave every closed connection to the cyclic collector.
+    # The general methods, unbound (called with self).
     cdef object _general_receive
     cdef object _general_events
-    cdef object _owner
-    #: False once the stream has ended (the 1006 close is the general path's).
-    cdef public bint open
+    #: True while the shortcut may answer: set by _use_shortcut, cleared
+    #: when the stream ends (the 1006 close is the general path's).
+    cdef public bint _shortcut_open
 
-    def __cinit__(self, Scanner scanner not None, reader, connection, general_receive, general_events):
+    def __cinit__(self, *args, **kwargs):
+        # Before any __init__: every call goes the general route until
+        # _use_shortcut (and always for a subclass with its own methods,
+        # whose super() calls land here).
+        cls = type(self)
+        self._general_receive = cls._general_receive_data
+        self._general_events = cls._general_events
+
+    def _use_shortcut(self, Scanner scanner not None, reader):
+        """Answer from C from now on, for ``reader`` and its ``scanner``."""
         self._scanner = scanner
         self._reader = reader
-        self._owner = _weakref(connection)
         self._ready = reader._ready
         self._ready_extend = self._ready.extend
         self._drain = _Drain(self._ready)
         self._incoming = reader._incoming
         self._scanned = reader._scanned
-        self._general_receive = general_receive
-        self._general_events = general_events
-        self.open = True
+        self._shortcut_open = True
 
     def receive_data(self, data):
         """Feed bytes from the peer; None when the stream has ended."""
-        if type(data) is not bytes or not self.open or not self._scanner._left:
-            return self._general_receive(self._connection(), data)
+        if (type(data) is not bytes or not self._shortcut_open
+                or not self._scanner._left):
+            return self._general_receive(self, data)
         if PyBytes_GET_SIZE(data):
             self._incoming.append(data)
 
@@ -1010,9 +1016,9 @@ cdef class ReadShortcut:
         cdef Py_ssize_t pos
         cdef bytes data
         cdef bint whole_taken = True
-        if not self.open or not self._scanner._left or self._ready:
+        if not self._shortcut_open or not self._scanner._left or self._ready:
             # (Events left untaken: the general route is lazy then.)
-            return self._general_events(self._connection())
+            return self._general_events(self)
         if PyList_GET_SIZE(incoming):
             data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
             del incoming[:]
@@ -1030,14 +1036,8 @@ cdef class ReadShortcut:
                 self._ready_extend(scanned)
                 del scanned[:]
             if not whole_taken:
-                return self._general_events(self._connection())
+                return self._general_events(self)
         return self._drain
-
-    cdef object _connection(self):
-        connection = self._owner()
-        if connection is None:
-            raise ReferenceError("the connection of this receive_data/events is gone")
-        return connection
 
 
 # --------------------------------------------------------------------------

@@ -72,6 +72,14 @@ def test_wsproto6455_columns_are_measured(smoke: dict[str, Any]) -> None:
     assert measured & {"wsproto6455 (speedups)", "wsproto6455 (pure)"}, measured
 
 
+def test_no_case_failed(smoke: dict[str, Any]) -> None:
+    # A case that raises is reported as an "error: ..." note instead of a
+    # figure, and the run goes on: here such a note is a failure (it once hid
+    # a ReferenceError in our own parse columns).
+    errors = [r for r in smoke["results"] if (r["note"] or "").startswith("error")]
+    assert not errors, errors
+
+
 def test_ratios_are_relative_to_the_best_of_each_row() -> None:
     results = [
         Result("parse", "fed whole", 16, "a", "msg/s", value=200.0),

@@ -87,7 +87,8 @@ def stub_signatures() -> Dict[str, Params]:
         elif isinstance(node, ast.ClassDef):
             found[node.name] = []
             for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name != "__init__":
+                # (Private methods are not compared, as in compiled_signatures.)
+                if isinstance(item, ast.FunctionDef) and not item.name.startswith("_"):
                     found[f"{node.name}.{item.name}"] = params(item)
     return found
 

@@ -26,7 +26,11 @@ from .state import ConnectionState, ConnectionType, Trigger, advance
 from .writer import Writer
 
 if TYPE_CHECKING:
-    from ._speedups import ReadShortcut as _ReadShortcut
+    from ._speedups import ReadShortcut as _ReadingBase
+else:
+    # Compiled backend: a base class whose C receive_data and events answer
+    # while a frame is under way (see _speedups.ReadShortcut).
+    _ReadingBase = object if ReadShortcut is None else ReadShortcut
 
 #: Default bound on a received message (after decompression), in bytes.
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -47,7 +51,7 @@ def _own_copy(data: object) -> bytes:
         raise TypeError(f"receive_data takes bytes-like data or None, not {type(data).__name__!r}") from None
 
 
-class Connection:
+class Connection(_ReadingBase):
     """A WebSocket connection after the opening handshake.
 
     :param connection_type: our role.
@@ -88,15 +92,11 @@ class Connection:
         self._reader = Reader(self.client, self.extensions, max_message_size,
                               max_frame_size, whole_messages)
         self._writer = Writer(self.client, self.extensions, fragment_size)
-        self._shortcut: Optional[_ReadShortcut] = None
         if (ReadShortcut is not None and type(self._reader.scanner) is Scanner
                 and not self._overrides_reading()):
-            # Compiled backend: these two answer in C while a frame is under
-            # way, and call the methods below for everything else.
-            self._shortcut = ReadShortcut(self._reader.scanner, self._reader, self,
-                                          Connection.receive_data, Connection.events)
-            self.receive_data = self._shortcut.receive_data  # type: ignore[method-assign]
-            self.events = self._shortcut.events  # type: ignore[method-assign]
+            # Compiled backend: receive_data and events answer in C while a
+            # frame is under way, and call the methods below for the rest.
+            self._use_shortcut(self._reader.scanner, self._reader)
         if trailing_data:
             self.receive_data(trailing_data)  # copied if not bytes, as any received data
 
@@ -141,8 +141,8 @@ class Connection:
             # which is reported as a close of its own).
             if self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
                 self._eof = True
-            if self._shortcut is not None:
-                self._shortcut.open = False  # the 1006 close is the general path's
+            if ReadShortcut is not None:
+                self._shortcut_open = False  # the 1006 close is the general path's
             self._state = advance(self.role, self._state, Trigger.RECV_EOF)
         elif self._state is _OPEN or self._state is ConnectionState.LOCAL_CLOSING:
             if type(data) is not bytes:
@@ -160,6 +160,13 @@ class Connection:
             if batch is not None:
                 return batch
         return self._events()
+
+    # The general methods, under these names too: the compiled base class
+    # calls them for what its own receive_data and events leave.
+    _general_receive_data = receive_data
+    _general_events = events
+    if ReadShortcut is not None and not TYPE_CHECKING:
+        del receive_data, events  # the base class's C methods answer first
 
     def _events(self) -> Iterator[Event]:
         try:

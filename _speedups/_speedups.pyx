@@ -943,22 +943,22 @@ def drain(queue):
 
 cdef class ReadShortcut:
     """The base class of :class:`Connection` under the compiled backend: its
-    ``receive_data`` and ``events`` in one C call each while the scanner owns
-    a frame under way (a large message arriving read by read, where the
-    Python call chain per read cost as much as the work); anything else goes
-    to the connection's general methods (``_general_receive_data``,
-    ``_general_events``, passed to :meth:`_use_shortcut`).
+    ``receive_data`` and ``events`` in one C call each for what the scanner
+    takes alone (a run of whole data frames, or the frame under way of a
+    large message arriving read by read), where the Python call chain per
+    read cost as much as the work; anything else goes to the connection's
+    general methods (``_general_receive_data`` and ``_general_events``).
 
     Compiled only: it saves calls, not work. It does what the general route
     does, in the same order: ``receive_data`` queues the bytes, ``events``
-    joins what is queued, scans it, and hands out the queue. Its conditions
-    follow from the Scanner's: while a frame is under way (busy), every
-    earlier byte has been taken (the reader's buffer is consumed), no fault
-    waits (a scanner that raises ends its frame) and the reader is open; and
-    it answers only when the caller took every event before. Bytes after the
-    frame that the scanner does not take, and a fault found in them, are left
-    in the reader exactly as ``Reader.batch`` leaves them, and the general
-    ``events`` goes on.
+    joins what is queued, scans it, and hands out the queue (``Reader.batch``
+    is the general route's version of this). It answers only when that
+    route would do nothing else: the stream has not ended, the caller took
+    every event before, the reader is open with no fault waiting, no message
+    is being assembled outside the scanner, and no earlier byte waits
+    unscanned. Bytes the scanner does not take, and a fault found in them,
+    are left in the reader exactly as ``Reader.batch`` leaves them, and the
+    general ``events`` goes on.
 
     A base class, not an object the connection holds: ``conn.receive_data``
     is then an ordinary bound method, which keeps ``conn`` alive wherever it
@@ -975,6 +975,8 @@ cdef class ReadShortcut:
     cdef _Drain _drain
     cdef list _incoming
     cdef list _scanned
+    # The connection state in which received bytes are read (OPEN).
+    cdef object _open_state
     # The general methods, unbound (called with self).
     cdef object _general_receive
     cdef object _general_events
@@ -990,8 +992,9 @@ cdef class ReadShortcut:
         self._general_receive = cls._general_receive_data
         self._general_events = cls._general_events
 
-    def _use_shortcut(self, Scanner scanner not None, reader):
-        """Answer from C from now on, for ``reader`` and its ``scanner``."""
+    def _use_shortcut(self, Scanner scanner not None, reader, open_state):
+        """Answer from C from now on, for ``reader`` and its ``scanner``;
+        ``open_state``: the connection state in which bytes are read."""
         self._scanner = scanner
         self._reader = reader
         self._ready = reader._ready
@@ -999,45 +1002,62 @@ cdef class ReadShortcut:
         self._drain = _Drain(self._ready)
         self._incoming = reader._incoming
         self._scanned = reader._scanned
+        self._open_state = open_state
         self._shortcut_open = True
 
     def receive_data(self, data):
         """Feed bytes from the peer; None when the stream has ended."""
-        if (type(data) is not bytes or not self._shortcut_open
-                or not self._scanner._left):
-            return self._general_receive(self, data)
-        if PyBytes_GET_SIZE(data):
-            self._incoming.append(data)
+        # While a frame is under way the reader is open (a close or a fault
+        # ends the frame); between frames the state says it.
+        if (type(data) is bytes and self._shortcut_open
+                and (self._scanner._left or self._state is self._open_state)):
+            if PyBytes_GET_SIZE(data):
+                self._incoming.append(data)
+            return
+        return self._general_receive(self, data)
 
     def events(self):
         """The events for the bytes received so far."""
         cdef list incoming = self._incoming
-        cdef list scanned = self._scanned
         cdef Py_ssize_t pos
         cdef bytes data
-        cdef bint whole_taken = True
-        if not self._shortcut_open or not self._scanner._left or self._ready:
+        if not self._shortcut_open or self._ready:
             # (Events left untaken: the general route is lazy then.)
             return self._general_events(self)
-        if PyList_GET_SIZE(incoming):
-            data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
-            del incoming[:]
-            try:
-                pos = self._scanner._scan_from(data, 0, scanned)
-                if pos < PyBytes_GET_SIZE(data):
-                    # What the scanner does not take is the general path's.
-                    self._reader._buffer = data
-                    self._reader._pos = pos
-                    whole_taken = False
-            except BaseException as exc:
-                self._reader._fault = exc  # raised after the events before it
-                whole_taken = False
-            if PyList_GET_SIZE(scanned):
-                self._ready_extend(scanned)
-                del scanned[:]
-            if not whole_taken:
+        reader = self._reader
+        if not self._scanner._left:
+            # Between frames: only if nothing but the scanner has work
+            # (Reader.batch's conditions), and every earlier byte was read.
+            if (reader._fault is not None or reader._finished or reader._frame_left
+                    or reader._opcode or reader._pos < PyBytes_GET_SIZE(reader._buffer)):
+                return self._general_events(self)
+        if not PyList_GET_SIZE(incoming):
+            return self._drain
+        data = <bytes>incoming[0] if PyList_GET_SIZE(incoming) == 1 else b"".join(incoming)
+        del incoming[:]
+        try:
+            pos = self._scanner._scan_from(data, 0, self._scanned)
+        except BaseException as exc:
+            # Raised by the general events() after the events scanned before it.
+            reader._buffer = data
+            reader._pos = 0
+            reader._fault = exc
+            self._take_scanned()
+            return self._general_events(self)
+        self._take_scanned()
+        if pos < PyBytes_GET_SIZE(data):
+            # What the scanner does not take is the general route's.
+            reader._buffer = data
+            reader._pos = pos
+            if not self._scanner._left:
                 return self._general_events(self)
         return self._drain
+
+    cdef inline void _take_scanned(self) except *:
+        cdef list scanned = self._scanned
+        if PyList_GET_SIZE(scanned):
+            self._ready_extend(scanned)
+            del scanned[:]
 
 
 # --------------------------------------------------------------------------

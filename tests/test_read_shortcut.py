@@ -172,6 +172,9 @@ def streams(draw: st.DrawFn) -> Tuple[ConnectionType, bytes]:
                 frame_from(role, TEXT, b"x" * 200 + b"\xe2\x82"),
                 wrongly_masked_from(role, BINARY, b"y" * 300),
                 frame_from(role, CONT, b"z"),
+                # A new message inside a fragmented one (1002): the reader
+                # assembles the fragments, so the scanner must not take it.
+                frame_from(role, TEXT, b"abc" * 50, fin=False) + frame_from(role, TEXT, b"new"),
                 frame_from(role, CLOSE, close_payload(1000, b"bye")),
             ])))
     return role, b"".join(parts)
@@ -204,6 +207,52 @@ def test_same_as_the_general_route(stream: Tuple[ConnectionType, bytes], cuts: L
 
     options: dict[str, Any] = {"whole_messages": whole, "max_message_size": limit}
     assert run(Connection(role, **options)) == run(GeneralRoute(role, **options))
+
+
+def _tricky_streams(role: ConnectionType) -> List[bytes]:
+    """Streams where the reader, not the scanner, holds state between reads."""
+    return [
+        # A new message inside a fragmented one: 1002.
+        frame_from(role, TEXT, b"abc", fin=False) + frame_from(role, TEXT, b"new"),
+        # A fragmented message with a ping between its fragments, then a message.
+        frame_from(role, TEXT, b"abc", fin=False) + frame_from(role, PING, b"p")
+        + frame_from(role, CONT, b"def") + frame_from(role, BINARY, b"next"),
+        # Two simple messages, then a close, then bytes after it.
+        frame_from(role, TEXT, b"one") + frame_from(role, BINARY, b"two")
+        + frame_from(role, CLOSE, close_payload(1000, b"bye")) + frame_from(role, TEXT, b"late"),
+        # A simple message, then one the general route rejects (bad UTF-8).
+        frame_from(role, TEXT, b"fine") + frame_from(role, TEXT, b"\xff"),
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLE_IDS)
+def test_same_as_the_general_route_at_every_cut(role: ConnectionType) -> None:
+    # Hypothesis rarely cuts a stream right between two short frames, where
+    # the shortcut must see that the reader is assembling a message.
+    for data in _tricky_streams(role):
+        for cut in range(len(data) + 1):
+            runs = []
+            for conn in (Connection(role), GeneralRoute(role)):
+                seen: List[Event] = []
+                for read in (data[:cut], data[cut:]):
+                    conn.receive_data(read)
+                    seen += conn.events()
+                runs.append((describe(seen), conn.state))
+            assert runs[0] == runs[1], (data, cut)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLE_IDS)
+def test_a_fault_found_before_the_caller_looked_comes_before_later_messages(role: ConnectionType) -> None:
+    # The first events() is called but not iterated: the fault its scan found
+    # waits in the reader, and must come out before the next read's message.
+    runs = []
+    for conn in (Connection(role), GeneralRoute(role)):
+        conn.receive_data(frame_from(role, TEXT, b"\xff"))
+        conn.events()
+        conn.receive_data(frame_from(role, TEXT, b"later"))
+        runs.append((describe(list(conn.events())), conn.state))
+    assert runs[0] == runs[1]
+    assert runs[0][0][0][0] is CloseConnection
 
 
 @pytest.mark.parametrize("role", ROLES, ids=ROLE_IDS)

@@ -94,9 +94,9 @@ class Connection(_ReadingBase):
         self._writer = Writer(self.client, self.extensions, fragment_size)
         if (ReadShortcut is not None and type(self._reader.scanner) is Scanner
                 and not self._overrides_reading()):
-            # Compiled backend: receive_data and events answer in C while a
-            # frame is under way, and call the methods below for the rest.
-            self._use_shortcut(self._reader.scanner, self._reader)
+            # Compiled backend: receive_data and events answer in C for what
+            # the scanner takes alone, and call the methods below for the rest.
+            self._use_shortcut(self._reader.scanner, self._reader, _OPEN)
         if trailing_data:
             self.receive_data(trailing_data)  # copied if not bytes, as any received data
 

@@ -193,18 +193,23 @@ async def test_a_handler_that_fails_after_its_resume_closes_with_1011(caplog: py
 
 # -- the waiter itself, on a real loop ----------------------------------------
 
-@async_test()
-async def test_resume_outside_any_task_runs_the_waiting_step_at_once() -> None:
-    loop = asyncio.get_running_loop()
-    waiter = ResumingWaiter(loop=loop)
-    steps: list[str] = []
-
+async def blocked_task(waiter: ResumingWaiter, steps: list[str]) -> "asyncio.Future[None]":
+    """A task blocked on ``waiter``; it appends "resumed" to ``steps`` when resumed."""
     async def wait() -> None:
         await waiter
         steps.append("resumed")
 
     task = asyncio.ensure_future(wait())
     await asyncio.sleep(0)  # the task is now blocked on the waiter
+    return task
+
+
+@async_test()
+async def test_resume_outside_any_task_runs_the_waiting_step_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    waiter = ResumingWaiter(loop=loop)
+    steps: list[str] = []
+    task = await blocked_task(waiter, steps)
     resumed_at_once: list[bool] = []
     # A loop callback, like the transport's read callback: no task running.
     loop.call_soon(lambda: (waiter.resume(), resumed_at_once.append(steps == ["resumed"])))
@@ -214,16 +219,9 @@ async def test_resume_outside_any_task_runs_the_waiting_step_at_once() -> None:
 
 @async_test()
 async def test_resume_inside_another_task_goes_through_the_loop() -> None:
-    loop = asyncio.get_running_loop()
-    waiter = ResumingWaiter(loop=loop)
+    waiter = ResumingWaiter(loop=asyncio.get_running_loop())
     steps: list[str] = []
-
-    async def wait() -> None:
-        await waiter
-        steps.append("resumed")
-
-    task = asyncio.ensure_future(wait())
-    await asyncio.sleep(0)
+    task = await blocked_task(waiter, steps)
     waiter.resume()  # inside this test's task: asyncio cannot enter another one here
     assert steps == []
     await task

@@ -7,7 +7,7 @@ was built, otherwise from ``_mask_py``, ``_utf8_py``, ``_scan_py`` and
 ``_frame_py``; both backends behave identically (the tests check it
 differentially). ``SPEEDUPS`` says which one is active.
 ``ReadShortcut`` (the base class of ``Connection`` whose ``receive_data`` and
-``events`` are one C call each while a frame is under way) exists only
+``events`` are one C call each for what the scanner takes alone) exists only
 compiled: it saves calls, not work, so the pure backend is None there and
 ``Connection`` takes the general route.
 Setting ``WSPROTO6455_NO_SPEEDUPS=1`` in the environment before the first

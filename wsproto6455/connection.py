@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._speedups import ReadShortcut as _ReadingBase
 else:
     # Compiled backend: a base class whose C receive_data and events answer
-    # while a frame is under way (see _speedups.ReadShortcut).
+    # for what the scanner takes alone (see _speedups.ReadShortcut).
     _ReadingBase = object if ReadShortcut is None else ReadShortcut
 
 #: Default bound on a received message (after decompression), in bytes.

@@ -9,9 +9,10 @@ its context, cancellation, timeouts, the one-receiver rule, exceptions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import socket
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -89,6 +90,14 @@ def test_a_round_trip_costs_the_server_one_loop_iteration() -> None:
             call(loop, server.wait_closed())
 
 
+@contextlib.asynccontextmanager
+async def echo_client() -> AsyncIterator[Any]:
+    """A client of our echo server (both ours, on this loop)."""
+    async with serve(echo, HOST, 0) as server:
+        async with connect(f"ws://{HOST}:{server.port}/") as ws:
+            yield ws
+
+
 async def _start_echo_server() -> Any:
     return await serve(echo, HOST, 0, ping_interval=None)
 
@@ -120,37 +129,34 @@ async def test_the_handler_keeps_its_own_context_when_resumed() -> None:
 
 @async_test()
 async def test_a_cancelled_recv_leaves_the_next_message_for_the_next_recv() -> None:
-    async with serve(echo, HOST, 0) as server:
-        async with connect(f"ws://{HOST}:{server.port}/") as ws:
-            waiting = asyncio.ensure_future(ws.recv())
-            await asyncio.sleep(0.01)
-            waiting.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await waiting
-            await ws.send("after the cancel")
-            assert await ws.recv() == "after the cancel"
+    async with echo_client() as ws:
+        waiting = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await ws.send("after the cancel")
+        assert await ws.recv() == "after the cancel"
 
 
 @async_test()
 async def test_a_timed_out_recv_leaves_the_next_message_for_the_next_recv() -> None:
-    async with serve(echo, HOST, 0) as server:
-        async with connect(f"ws://{HOST}:{server.port}/") as ws:
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.05)
-            await ws.send("after the timeout")
-            assert await asyncio.wait_for(ws.recv(), 5) == "after the timeout"
+    async with echo_client() as ws:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.05)
+        await ws.send("after the timeout")
+        assert await asyncio.wait_for(ws.recv(), 5) == "after the timeout"
 
 
 @async_test()
 async def test_a_second_receiver_is_refused_and_the_first_still_gets_the_message() -> None:
-    async with serve(echo, HOST, 0) as server:
-        async with connect(f"ws://{HOST}:{server.port}/") as ws:
-            first = asyncio.ensure_future(ws.recv())
-            await asyncio.sleep(0.01)
-            with pytest.raises(RuntimeError, match="already waiting"):
-                await ws.recv()
-            await ws.send("for the first")
-            assert await asyncio.wait_for(first, 5) == "for the first"
+    async with echo_client() as ws:
+        first = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0.01)
+        with pytest.raises(RuntimeError, match="already waiting"):
+            await ws.recv()
+        await ws.send("for the first")
+        assert await asyncio.wait_for(first, 5) == "for the first"
 
 
 @async_test()
@@ -233,8 +239,8 @@ async def test_cancel_and_set_result_resume_through_the_loop() -> None:
     loop = asyncio.get_running_loop()
     for settle in ("cancel", "set_result", "set_exception"):
         waiter = ResumingWaiter(loop=loop)
-        task = asyncio.ensure_future(_await(waiter))
-        await asyncio.sleep(0)
+        steps: list[str] = []
+        task = await blocked_task(waiter, steps)
         if settle == "cancel":
             assert waiter.cancel()
             assert not waiter.cancel()  # already done
@@ -248,14 +254,11 @@ async def test_cancel_and_set_result_resume_through_the_loop() -> None:
                 await task
         elif settle == "set_result":
             await task
+            assert steps == ["resumed"]
         else:
             with pytest.raises(LookupError):
                 await task
         waiter.resume()  # a done waiter ignores resume()
-
-
-async def _await(waiter: ResumingWaiter) -> None:
-    await waiter
 
 
 @async_test()

@@ -1,4 +1,5 @@
-"""The broker's wire pieces without Redis: the RESP2 parser and the envelope."""
+"""The broker's wire pieces without Redis: the RESP2 parser, the envelope and
+the MOVED reply."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from hypothesis import given, strategies as st
 
 from wsproto6455.realtime.redis_codec import (MalformedEnvelope, decode, encode, room_keys,
                                               room_of_channel)
+from wsproto6455.realtime.redis_connection import Endpoint, moved_to
 from wsproto6455.realtime.resp import (MAX_LINE, ProtocolViolation, RedisReplyError, RespParser,
                                        encode_command)
 
@@ -101,3 +103,17 @@ def test_the_realtime_layer_imports_redis_only_for_the_redis_broker() -> None:
     code = ("import sys, wsproto6455.realtime as r; assert 'redis' not in sys.modules; "
             "r.RedisBroker; assert 'redis' in sys.modules")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("MOVED 14604 127.0.0.1:40417", ("127.0.0.1", 40417)),
+    ("MOVED 3999 :6381", ("10.0.0.5", 6381)),  # no announced host: the one asked
+    ("MOVED 3999 ::1:6381", ("::1", 6381)),
+    ("MOVED 3999", ("10.0.0.5", 7000)),  # unreadable: the node asked
+    ("MOVED 3999 host:port", ("10.0.0.5", 7000)),
+])
+def test_a_moved_reply_names_the_slots_new_owner(message: str, expected: tuple) -> None:
+    asked = Endpoint("10.0.0.5", 7000, "user", "secret")
+    node = moved_to(message, asked)
+    assert (node.host, node.port) == expected
+    assert (node.username, node.password) == ("user", "secret")

@@ -166,6 +166,8 @@ class RedisBroker:
         self._presence_task: Optional["asyncio.Task[None]"] = None
         self._topology_task: Optional["asyncio.Task[None]"] = None
         self._topology_stale = False
+        #: Nodes whose slot table knows of the latest resharding: read first.
+        self._informed_nodes: List[Endpoint] = []
         self._local_presence: Dict[str, Dict[str, str]] = {}
         #: ``callback(rooms)``, called when the pub/sub connection that serves
         #: ``rooms`` is back after a loss: what was published to them
@@ -425,11 +427,14 @@ class RedisBroker:
     def _unstarted(self) -> _Shard:
         raise BrokerUnavailable("broker not started")
 
-    async def _load_topology(self) -> None:
-        """CLUSTER SLOTS from any known node; a listener per master."""
-        candidates = [shard.endpoint for shard in self._shards.values()] or [self._seed]
-        if self._seed not in candidates:
-            candidates.append(self._seed)
+    async def _load_topology(self, informed: Sequence[Endpoint] = ()) -> None:
+        """CLUSTER SLOTS from any known node, ``informed`` ones first (a node
+        not yet told of a resharding answers with the old owner); a listener
+        per master."""
+        candidates: List[Endpoint] = []
+        for endpoint in [*informed, *(shard.endpoint for shard in self._shards.values()), self._seed]:
+            if all(endpoint.name != known.name for known in candidates):
+                candidates.append(endpoint)
         last_error: Optional[BaseException] = None
         for endpoint in candidates:
             client = self._client(endpoint)
@@ -463,18 +468,21 @@ class RedisBroker:
                 self._room_shard[room] = shard.endpoint.name
                 shard.listener.move_in(channel)
 
-    def _schedule_topology_refresh(self) -> None:
+    def _schedule_topology_refresh(self, informed: Endpoint) -> None:
         # A MOVED during a refresh may mean that refresh read a node not yet
         # updated: it asks for one more, never for a parallel one.
         self._topology_stale = True
+        if all(informed.name != known.name for known in self._informed_nodes):
+            self._informed_nodes.append(informed)
         if self._topology_task is None or self._topology_task.done():
             self._topology_task = asyncio.get_running_loop().create_task(self._refresh_topology())
 
     async def _refresh_topology(self) -> None:
         while self._topology_stale:
             self._topology_stale = False
+            informed, self._informed_nodes = self._informed_nodes, []
             try:
-                await self._load_topology()
+                await self._load_topology(informed)
             except Exception as exc:
                 logger.warning("redis cluster topology refresh failed: %s", exc)
             await asyncio.sleep(0.1)  # at most ten CLUSTER SLOTS a second

@@ -53,6 +53,18 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+def moved_to(message: str, asked: Endpoint) -> Endpoint:
+    """The node a ``MOVED <slot> <host>:<port>`` reply names, with ``asked``'s
+    credentials: it owns the slot now, so its slot table is current. An empty
+    host means ``asked``'s host; an unreadable reply names ``asked`` itself."""
+    parts = message.split()
+    if len(parts) >= 3:
+        host, _, port = parts[2].rpartition(":")
+        if port.isdigit():
+            return Endpoint(host or asked.host, int(port), asked.username, asked.password, asked.tls)
+    return asked
+
+
 def full_jitter(failures: int, base: float, cap: float) -> float:
     return random.uniform(0.0, min(cap, base * (2 ** min(failures, 30))))
 

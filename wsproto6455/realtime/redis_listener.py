@@ -12,7 +12,7 @@ import asyncio
 from typing import Awaitable, Callable, Dict, List, Optional, Set
 
 from .redis_connection import (CLOSED, CONNECTED, CONNECTING, RECONNECTING, BrokerUnavailable,
-                               Endpoint, SupervisedConnection, full_jitter, logger)
+                               Endpoint, SupervisedConnection, full_jitter, logger, moved_to)
 from .resp import RedisReplyError, Reply, RespParser, encode_command
 
 __all__ = ["Listener", "BrokerUnavailable", "Endpoint", "full_jitter",
@@ -23,7 +23,9 @@ class Listener(SupervisedConnection):
     """Subscribes to a set of channels on one node and hands messages over.
 
     ``on_message(channel, payload)`` runs on the event loop for each message;
-    ``on_moved()`` is called when the node answers MOVED (cluster resharding);
+    ``on_moved(node)`` is called when the cluster was resharded under a
+    channel, with a node whose slot table knows it: the one a MOVED reply
+    names, or this node when it dropped the channel of a slot it gave away;
     ``on_reconnect()`` is awaited when a lost connection is back.
     """
 
@@ -39,7 +41,7 @@ class Listener(SupervisedConnection):
         backoff_cap: float = 2.0,
         ping_interval: float = 1.0,
         connect_timeout: float = 1.0,
-        on_moved: Optional[Callable[[], None]] = None,
+        on_moved: Optional[Callable[[Endpoint], None]] = None,
         on_reconnect: Optional[Callable[[], Awaitable[None]]] = None,
     ) -> None:
         super().__init__(endpoint, backoff_base=backoff_base, backoff_cap=backoff_cap,
@@ -128,17 +130,17 @@ class Listener(SupervisedConnection):
             elif kind == self._dropped_kind and channel in self.channels:
                 # Not ours (we forget a channel before unsubscribing): a cluster
                 # node drops the sharded subscriptions of a slot it gave away.
-                # Ask again: the node answers MOVED if so (and the broker re-reads
-                # the slots then too, should this read find them not yet updated).
+                # Ask again: the node answers MOVED if so. Its own slot table
+                # already knows the new owner; a third node's may not yet.
                 logger.info("redis listener %s: %r unsubscribed by the node (slot moved?)",
                             self.endpoint.name, channel)
                 self._send(self._subscribe_cmd, channel)
                 if self._on_moved is not None:
-                    self._on_moved()
+                    self._on_moved(self.endpoint)
         elif isinstance(reply, RedisReplyError):
             message = str(reply)
             if message.startswith("MOVED") and self._on_moved is not None:
-                self._on_moved()
+                self._on_moved(moved_to(message, self.endpoint))
             logger.warning("redis listener %s: %s", self.endpoint.name, message)
 
     def _fail_waiters(self, exc: Exception) -> None:

@@ -24,7 +24,8 @@ import hashlib
 from collections import deque
 from typing import Callable, Deque, Optional, Sequence
 
-from .redis_connection import BrokerUnavailable, CONNECTED, Endpoint, SupervisedConnection, logger
+from .redis_connection import (BrokerUnavailable, CONNECTED, Endpoint, SupervisedConnection, logger,
+                               moved_to)
 from .resp import RedisReplyError, Reply, RespParser, encode_command
 
 _PING = encode_command("PING")
@@ -39,7 +40,8 @@ class Publisher(SupervisedConnection):
     """``send(command)`` writes a publish (any command whose success reply
     carries nothing we need) and returns a future: ``None`` once Redis
     accepted it, ``BrokerUnavailable`` if Redis refused it or the connection
-    was lost first. ``on_moved()`` runs when a cluster node answers MOVED."""
+    was lost first. ``on_moved(node)`` runs when a cluster node answers MOVED,
+    with the node the reply names as the slot's owner."""
 
     role = "publisher"
 
@@ -54,7 +56,7 @@ class Publisher(SupervisedConnection):
         backoff_cap: float = 2.0,
         ping_interval: float = 1.0,
         connect_timeout: float = 1.0,
-        on_moved: Optional[Callable[[], None]] = None,
+        on_moved: Optional[Callable[[Endpoint], None]] = None,
     ) -> None:
         super().__init__(endpoint, backoff_base=backoff_base, backoff_cap=backoff_cap,
                          ping_interval=ping_interval, connect_timeout=connect_timeout)
@@ -118,7 +120,7 @@ class Publisher(SupervisedConnection):
         self.refused += 1
         message = str(reply)
         if message.startswith("MOVED") and self._on_moved is not None:
-            self._on_moved()
+            self._on_moved(moved_to(message, self.endpoint))
         elif message.startswith("NOSCRIPT") and self._writer is not None:
             # The scripts were flushed: reconnect, which loads them again.
             logger.warning("redis publisher %s: scripts flushed; reconnecting", self.endpoint.name)

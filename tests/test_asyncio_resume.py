@@ -86,8 +86,7 @@ def test_a_round_trip_costs_the_server_one_loop_iteration() -> None:
             assert polls() - before <= ROUND_TRIPS + 5
         finally:
             peer.close()
-            server.close()
-            call(loop, server.wait_closed())
+            call(loop, _close(server))  # on the loop's thread: asyncio's Server is not thread-safe
 
 
 @contextlib.asynccontextmanager
@@ -100,6 +99,11 @@ async def echo_client() -> AsyncIterator[Any]:
 
 async def _start_echo_server() -> Any:
     return await serve(echo, HOST, 0, ping_interval=None)
+
+
+async def _close(server: Any) -> None:
+    server.close()
+    await server.wait_closed()
 
 
 async def _install_counter(loop: asyncio.AbstractEventLoop) -> Callable[[], int]:

@@ -230,9 +230,10 @@ class Scanner:
                 raise ProtocolFault(CloseReason.INVALID_FRAME_PAYLOAD_DATA, _INVALID_TEXT)
             self._collected += piece
             if finished:
-                payload = bytes(self._collected)
-                out.append(TextMessage(payload.decode("utf-8")) if self._text
-                           else BytesMessage(payload))
+                # Text is decoded from the buffer itself: no copy to bytes first.
+                collected = self._collected
+                out.append(TextMessage(collected.decode("utf-8")) if self._text
+                           else BytesMessage(bytes(collected)))
                 self._end()
         elif self._text:
             decoded = decode_piece(self._pending + piece if self._pending else piece, finished)

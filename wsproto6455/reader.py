@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from functools import partial
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 from .backend import Scanner, Utf8Validator, apply_mask, drain
 from ._utf8_py import decode_piece
@@ -415,14 +415,15 @@ class Reader:
         if not message_finished:
             collected += payload
             return None
+        whole: Union[bytes, bytearray] = payload
         if collected:
             collected += payload
-            payload = bytes(collected)
+            whole = collected  # text is decoded from it without a copy to bytes first
             self._collected = bytearray()
         if is_text:
             self._validator.reset()
-            return TextMessage(payload.decode("utf-8"))
-        return BytesMessage(payload)
+            return TextMessage(whole.decode("utf-8"))
+        return BytesMessage(bytes(whole))  # (bytes(b) is b itself)
 
     def _control_frame(self, opcode: int, fin: int, rsv: int, length: int, header: int,
                        key: Optional[bytes]) -> Optional[Event]:

@@ -167,7 +167,7 @@ class RedisBroker:
         self._topology_task: Optional["asyncio.Task[None]"] = None
         self._topology_stale = False
         #: Nodes whose slot table knows of the latest resharding: read first.
-        self._informed_nodes: List[Endpoint] = []
+        self._informed_nodes: Dict[str, Endpoint] = {}
         self._local_presence: Dict[str, Dict[str, str]] = {}
         #: ``callback(rooms)``, called when the pub/sub connection that serves
         #: ``rooms`` is back after a loss: what was published to them
@@ -431,12 +431,11 @@ class RedisBroker:
         """CLUSTER SLOTS from any known node, ``informed`` ones first (a node
         not yet told of a resharding answers with the old owner); a listener
         per master."""
-        candidates: List[Endpoint] = []
+        candidates: Dict[str, Endpoint] = {}  # by name, first mention first
         for endpoint in [*informed, *(shard.endpoint for shard in self._shards.values()), self._seed]:
-            if all(endpoint.name != known.name for known in candidates):
-                candidates.append(endpoint)
+            candidates.setdefault(endpoint.name, endpoint)
         last_error: Optional[BaseException] = None
-        for endpoint in candidates:
+        for endpoint in candidates.values():
             client = self._client(endpoint)
             try:
                 slots = await cast(Any, client).execute_command("CLUSTER SLOTS")
@@ -472,17 +471,16 @@ class RedisBroker:
         # A MOVED during a refresh may mean that refresh read a node not yet
         # updated: it asks for one more, never for a parallel one.
         self._topology_stale = True
-        if all(informed.name != known.name for known in self._informed_nodes):
-            self._informed_nodes.append(informed)
+        self._informed_nodes.setdefault(informed.name, informed)
         if self._topology_task is None or self._topology_task.done():
             self._topology_task = asyncio.get_running_loop().create_task(self._refresh_topology())
 
     async def _refresh_topology(self) -> None:
         while self._topology_stale:
             self._topology_stale = False
-            informed, self._informed_nodes = self._informed_nodes, []
+            informed, self._informed_nodes = self._informed_nodes, {}
             try:
-                await self._load_topology(informed)
+                await self._load_topology(list(informed.values()))
             except Exception as exc:
                 logger.warning("redis cluster topology refresh failed: %s", exc)
             await asyncio.sleep(0.1)  # at most ten CLUSTER SLOTS a second
